@@ -1,0 +1,198 @@
+"""Settings: the one place that reads environment variables and the optional TOML file.
+
+Precedence: built-in defaults < TOML file (``CALLCENTER_CONFIG`` or ``--config``) < environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class AsteriskServer:
+    """One Asterisk Manager Interface endpoint the service ingests."""
+
+    name: str = "pbx1"
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callcenter"
+    secret: str = field(default="", repr=False)
+    # Seconds without any traffic before the watchdog pings; a ping unanswered for
+    # action_timeout seconds means the link is dead and is reconnected.
+    ping_interval: float = 10.0
+    action_timeout: float = 10.0
+    connect_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with, with sane defaults."""
+
+    asterisk: tuple[AsteriskServer, ...] = (AsteriskServer(),)
+    database_url: str = field(default="postgresql://postgres@127.0.0.1:5432/test", repr=False)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_format: str = "console"  # "console" for people, "json" for production
+    log_level: str = "info"
+    mask_numbers: bool = True  # KVKK: phone numbers are personal data
+    # Wrap-up seconds after a call per queue (no AMI event marks its end); "*" is the default.
+    wrapup_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 3.0})
+    service_level_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 20.0})
+    short_abandon_seconds: float = 5.0
+    db_batch_size: int = 500
+    db_flush_interval: float = 0.2
+    # Bounded in-memory buffer of call records waiting for PostgreSQL.
+    db_buffer_limit: int = 100_000
+
+
+_ENV_PREFIX = "CALLCENTER_"
+
+
+def _coerce(name: str, raw: Any, template: Any) -> Any:
+    """Converts a TOML or environment value to the type of the default ``template``."""
+    try:
+        if isinstance(template, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(template, int):
+            return int(raw)
+        if isinstance(template, float):
+            return float(raw)
+        if isinstance(template, Mapping):
+            if isinstance(raw, Mapping):
+                return {str(k): float(v) for k, v in raw.items()}
+            # "genel=20,sosyal-yardim=30,*=20"
+            pairs = (item.split("=", 1) for item in str(raw).split(",") if item.strip())
+            return {k.strip(): float(v) for k, v in pairs}
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from None
+
+
+def _servers_from(raw: Any) -> tuple[AsteriskServer, ...]:
+    """Builds the Asterisk server list from TOML ``[[asterisk]]`` tables."""
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("setting 'asterisk': expected a list of [[asterisk]] tables")
+    servers = []
+    defaults = AsteriskServer()
+    for i, table in enumerate(raw):
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"setting 'asterisk[{i}]': expected a table")
+        values = {}
+        for f in fields(AsteriskServer):
+            if f.name in table:
+                values[f.name] = _coerce(
+                    f"asterisk[{i}].{f.name}", table[f.name], getattr(defaults, f.name)
+                )
+        unknown = set(table) - {f.name for f in fields(AsteriskServer)}
+        if unknown:
+            raise ConfigError(f"setting 'asterisk[{i}]': unknown keys {sorted(unknown)}")
+        servers.append(AsteriskServer(**values))
+    names = [s.name for s in servers]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"setting 'asterisk': server names must be unique, got {names}")
+    return tuple(servers)
+
+
+def _servers_from_env(env: Mapping[str, str], base: tuple[AsteriskServer, ...]) -> tuple[AsteriskServer, ...]:
+    """Applies ``CALLCENTER_AMI_*`` (the first server) and ``CALLCENTER_AMI_SERVERS``.
+
+    ``CALLCENTER_AMI_SERVERS`` lists several servers as
+    ``name=user:secret@host:port,name2=user:secret@host2:port``.
+    """
+    spec = env.get(_ENV_PREFIX + "AMI_SERVERS")
+    if spec:
+        servers = []
+        for item in spec.split(","):
+            try:
+                name, rest = item.strip().split("=", 1)
+                cred, addr = rest.rsplit("@", 1)
+                user, secret = cred.split(":", 1)
+                host, _, port = addr.partition(":")
+                servers.append(
+                    AsteriskServer(
+                        name=name, host=host, port=int(port or 5038), username=user, secret=secret
+                    )
+                )
+            except ValueError:
+                raise ConfigError(
+                    "setting CALLCENTER_AMI_SERVERS: expected name=user:secret@host:port[,...]"
+                ) from None
+        return tuple(servers)
+    first = base[0]
+    changes: dict[str, Any] = {}
+    for f in fields(AsteriskServer):
+        key = _ENV_PREFIX + "AMI_" + f.name.upper()
+        if key in env:
+            changes[f.name] = _coerce(key, env[key], getattr(first, f.name))
+    secret_file = env.get(_ENV_PREFIX + "AMI_SECRET_FILE")
+    if secret_file:
+        changes["secret"] = _read_secret_file(secret_file)
+    if not changes:
+        return base
+    return (replace(first, **changes), *base[1:])
+
+
+def _read_secret_file(path: str) -> str:
+    """Reads a secret from a file (Docker/Kubernetes secrets), stripping the newline."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read secret file {path}: {exc}") from None
+
+
+def load_settings(path: str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Builds the settings from defaults, the TOML file and the environment."""
+    env = os.environ if env is None else env
+    path = path or env.get(_ENV_PREFIX + "CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    defaults = Settings()
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown settings {sorted(unknown)}")
+    for f in fields(Settings):
+        if f.name == "asterisk":
+            if "asterisk" in data:
+                values["asterisk"] = _servers_from(data["asterisk"])
+            continue
+        template = getattr(defaults, f.name)
+        if f.name in data:
+            values[f.name] = _coerce(f.name, data[f.name], template)
+        key = "DATABASE_URL" if f.name == "database_url" else _ENV_PREFIX + f.name.upper()
+        if key in env:
+            values[f.name] = _coerce(key, env[key], template)
+    settings = replace(defaults, **values)
+    settings = replace(settings, asterisk=_servers_from_env(env, settings.asterisk))
+    if settings.log_format not in {"console", "json"}:
+        raise ConfigError(f"setting 'log_format': expected console or json, got {settings.log_format!r}")
+    return settings
+
+
+def per_queue(table: Mapping[str, float], queue: str) -> float:
+    """Looks up a per-queue value, falling back to the ``*`` default."""
+    return table.get(queue, table.get("*", 0.0))
