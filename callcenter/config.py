@@ -109,7 +109,9 @@ def _servers_from(raw: Any) -> tuple[AsteriskServer, ...]:
     return tuple(servers)
 
 
-def _servers_from_env(env: Mapping[str, str], base: tuple[AsteriskServer, ...]) -> tuple[AsteriskServer, ...]:
+def _servers_from_env(
+    env: Mapping[str, str], base: tuple[AsteriskServer, ...]
+) -> tuple[AsteriskServer, ...]:
     """Applies ``CALLCENTER_AMI_*`` (the first server) and ``CALLCENTER_AMI_SERVERS``.
 
     ``CALLCENTER_AMI_SERVERS`` lists several servers as
@@ -189,7 +191,9 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     settings = replace(defaults, **values)
     settings = replace(settings, asterisk=_servers_from_env(env, settings.asterisk))
     if settings.log_format not in {"console", "json"}:
-        raise ConfigError(f"setting 'log_format': expected console or json, got {settings.log_format!r}")
+        raise ConfigError(
+            f"setting 'log_format': expected console or json, got {settings.log_format!r}"
+        )
     return settings
 
 

@@ -98,7 +98,12 @@ class Visit:
             "transferred_to": self.transferred_to,
             "offered": [o.agent for o in self.offers],
             "offers": [
-                {"agent": o.agent, "result": o.result, "ring_s": o.ring_s, "rang_at": iso(o.rang_at)}
+                {
+                    "agent": o.agent,
+                    "result": o.result,
+                    "ring_s": o.ring_s,
+                    "rang_at": iso(o.rang_at),
+                }
                 for o in self.offers
             ],
         }
@@ -163,9 +168,25 @@ class Call:
 
     @property
     def talk_s(self) -> float | None:
-        """Total talk time over all answered visits."""
-        talks = [v.talk_s for v in self.visits if v.talk_s is not None]
-        return round(sum(talks), 3) if talks else None
+        """Seconds the caller spent talking to agents (overlapping visits counted once).
+
+        A caller redirected while connected stays "connected" in the first queue until the
+        end (Asterisk's own accounting), so visit talk times can overlap.
+        """
+        spans = sorted(
+            (v.answered_at, v.answered_at + v.talk_s)
+            for v in self.visits
+            if v.answered_at is not None and v.talk_s is not None
+        )
+        if not spans:
+            return None
+        total, (start, end) = 0.0, spans[0]
+        for s, e in spans[1:]:
+            if s > end:
+                total, start, end = total + end - start, s, e
+            else:
+                end = max(end, e)
+        return round(total + end - start, 3)
 
     @property
     def hold_s(self) -> float:
@@ -309,8 +330,19 @@ class SessionEnded:
     session: AgentSession
 
 
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something in the stream the tracker could not use as it came (logged and counted)."""
+
+    kind: str  # orphan_event, reconstructed_call, …
+    detail: str
+    server: str = ""
+    linkedid: str | None = None
+
+
 Effect = (
-    CallStarted
+    Anomaly
+    | CallStarted
     | QueueJoined
     | AgentOffered
     | CallAnswered

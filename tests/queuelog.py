@@ -1,0 +1,67 @@
+"""Reads Asterisk's queue_log: the ground truth for queue visits in the recorded traces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_END = {"COMPLETECALLER", "COMPLETEAGENT", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
+_UNANSWERED = {
+    "ABANDON": "abandoned",
+    "EXITWITHTIMEOUT": "timeout",
+    "EXITEMPTY": "exit_empty",
+    "EXITWITHKEY": "exit_key",
+}
+
+
+@dataclass
+class QlVisit:
+    """One queue visit as queue_log tells it (whole seconds)."""
+
+    callid: str
+    queue: str
+    entered: int
+    agent: str | None = None
+    outcome: str | None = None
+    wait: int | None = None
+    talk: int | None = None
+    reason: str | None = None  # caller, agent, transfer
+    ringnoanswer: list[str] = field(default_factory=list)
+
+
+def read_queue_log(path: Path) -> list[QlVisit]:
+    """Parses queue_log lines into visits, in the order they entered the queue."""
+    visits: list[QlVisit] = []
+    open_: dict[tuple[str, str], QlVisit] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("|")
+        epoch, callid, queue, agent, event, data = (
+            int(parts[0]),
+            parts[1],
+            parts[2],
+            parts[3],
+            parts[4],
+            parts[5:],
+        )
+        key = (callid, queue)
+        if event == "ENTERQUEUE":
+            visit = QlVisit(callid, queue, epoch)
+            visits.append(visit)
+            open_[key] = visit
+        elif key in open_:
+            visit = open_[key]
+            if event == "CONNECT":
+                visit.agent, visit.outcome, visit.wait = agent, "answered", int(data[0])
+            elif event in _END:
+                visit.talk = int(data[3] if event.endswith("TRANSFER") else data[1])
+                visit.reason = {"COMPLETECALLER": "caller", "COMPLETEAGENT": "agent"}.get(
+                    event, "transfer"
+                )
+                del open_[key]
+            elif event in _UNANSWERED:
+                visit.outcome = _UNANSWERED[event]
+                visit.wait = int(data[2])
+                del open_[key]
+            elif event == "RINGNOANSWER":
+                visit.ringnoanswer.append(agent)
+    return visits
