@@ -582,12 +582,14 @@ class Tracker:
                 self._logoff(key, member, e.ts, effects)
             return
         if member is None:
-            member = Member(interface=e.interface, agent=e.agent, queue=e.queue, since=e.ts)
+            member = Member(
+                interface=e.interface, agent=e.agent, queue=e.queue, since=e.ts, server=e.server
+            )
             self.members[key] = member
         if key not in self.sessions:
             started = e.login_time if e.kind == "snapshot" and e.login_time else e.ts
             self.sessions[key] = AgentSession(
-                e.interface, e.agent, e.queue, started, static=e.static
+                e.interface, e.agent, e.queue, started, static=e.static, server=e.server
             )
         changed = (member.status, member.paused, member.paused_reason, member.in_call) != (
             e.status,
@@ -597,12 +599,16 @@ class Tracker:
         )
         if e.paused and not member.paused:
             started = e.last_pause if e.kind == "snapshot" and e.last_pause else e.ts
-            self.pauses[key] = Pause(e.interface, e.agent, e.queue, e.paused_reason, started)
+            self.pauses[key] = Pause(
+                e.interface, e.agent, e.queue, e.paused_reason, started, server=e.server
+            )
         elif not e.paused and member.paused:
             self._end_pause(key, e.ts, effects)
         elif e.paused and key in self.pauses and e.paused_reason != member.paused_reason:
             self._end_pause(key, e.ts, effects)  # a new reason is a new pause
-            self.pauses[key] = Pause(e.interface, e.agent, e.queue, e.paused_reason, e.ts)
+            self.pauses[key] = Pause(
+                e.interface, e.agent, e.queue, e.paused_reason, e.ts, server=e.server
+            )
         member.agent = e.agent
         member.status, member.paused = e.status, e.paused
         member.paused_reason, member.in_call = e.paused_reason, e.in_call

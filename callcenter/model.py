@@ -234,6 +234,7 @@ class Pause:
     reason: str
     started_at: float
     ended_at: float | None = None
+    server: str = ""
 
     @property
     def duration_s(self) -> float | None:
@@ -251,6 +252,7 @@ class AgentSession:
     started_at: float
     ended_at: float | None = None
     static: bool = False
+    server: str = ""
 
 
 @dataclass(slots=True)
@@ -266,6 +268,7 @@ class Member:
     in_call: bool = False
     last_call_end: float | None = None
     since: float = 0.0  # when the current state began
+    server: str = ""
 
 
 # ---- effects: what the tracker tells the adapters -------------------------------------------

@@ -40,6 +40,37 @@ def trace_t0(path: str | Path) -> float | None:
     return None
 
 
+def iter_trace(lines: Iterable[str], t0: float = 0.0) -> Iterator[tuple[float, str]]:
+    """Yields ``(epoch, message text)`` for each received message of a trace, in order.
+
+    The login snapshot is bracketed with the synthetic ``CallcenterResyncBegin``/``End``
+    messages the live adapter sends. Lines that are not JSON objects are skipped.
+    """
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if "meta" in record:
+            t0 = float(record["meta"].get("t0_epoch", t0))
+            continue
+        ts = t0 + float(record.get("t", 0.0))
+        if "sent" in record:
+            if str(record["sent"]).startswith(_RESYNC_START):
+                yield ts, "Event: CallcenterResyncBegin"
+            continue
+        raw = record.get("raw")
+        if not isinstance(raw, str) or ":" not in raw:
+            continue  # the greeting line, or nothing
+        yield ts, raw.rstrip("\r\n")
+        if raw.startswith(_RESYNC_DONE):
+            yield ts, "Event: CallcenterResyncEnd"
+
+
 def replay_lines(
     lines: Iterable[str],
     server: str = "pbx1",
@@ -53,32 +84,9 @@ def replay_lines(
     """
     pipe = pipeline or Pipeline()
     last_ts = t0
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            pipe.counters["garbage"] += 1
-            continue
-        if not isinstance(record, dict):
-            pipe.counters["garbage"] += 1
-            continue
-        if "meta" in record:
-            t0 = float(record["meta"].get("t0_epoch", t0))
-            continue
-        ts = t0 + float(record.get("t", 0.0))
+    for ts, text in iter_trace(lines, t0):
         last_ts = max(last_ts, ts)
-        if "sent" in record:
-            if str(record["sent"]).startswith(_RESYNC_START):
-                yield from pipe.feed_headers(server, {"Event": "CallcenterResyncBegin"}, ts)
-            continue
-        raw = record.get("raw")
-        if not isinstance(raw, str) or ":" not in raw:
-            continue  # the greeting line, or nothing
-        yield from pipe.feed_text(server, raw.rstrip("\r\n"), ts)
-        if raw.startswith(_RESYNC_DONE):
-            yield from pipe.feed_headers(server, {"Event": "CallcenterResyncEnd"}, ts)
+        yield from pipe.feed_text(server, text, ts)
     if finish:
         yield from pipe.tracker.close_all(last_ts, server)
 

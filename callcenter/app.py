@@ -1,0 +1,207 @@
+"""Composition root: wires AMI ingestion, the pipeline, PostgreSQL and the web server.
+
+AMI messages from every server go into one queue with one consumer, so order is kept and a
+failing message is logged, counted and skipped without losing the ones around it. Effects
+go to subscribers (the store, metrics, WebSocket hub, tickets), each isolated from the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from callcenter.config import Settings
+from callcenter.model import (
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+    Effect,
+    PauseEnded,
+    QueueJoined,
+    SessionEnded,
+    VisitEnded,
+)
+from callcenter.pipeline import Pipeline
+
+log = structlog.get_logger(__name__)
+
+Subscriber = Callable[[list[Effect]], None]
+# How often the clock reaches the tracker (late AgentComplete grace) and open calls are
+# snapshotted for a restart.
+_TICK_S = 1.0
+
+
+class Service:
+    """The running service: one ordered event stream, its subscribers and its resources."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pipeline = Pipeline()
+        self.tracker = self.pipeline.tracker
+        self.queue: asyncio.Queue[tuple[str, Mapping[str, str], float]] = asyncio.Queue()
+        self.subscribers: list[Subscriber] = []
+        self.clients: dict[str, Any] = {}  # server name -> AmiClient
+        self.pool: Any = None
+        self.writer: Any = None
+        self.started_at = time.time()
+        self.last_event_at: dict[str, float] = {}
+        self.subscriber_errors = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
+
+    # ---- the stream -----------------------------------------------------------------------
+
+    def ami_sink(self, server: str, headers: Mapping[str, str], received_at: float) -> None:
+        """Receives one AMI message from an adapter; never blocks, never raises."""
+        self.queue.put_nowait((server, headers, received_at))
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Adds a consumer of effects; it must be quick and must not block."""
+        self.subscribers.append(subscriber)
+
+    def dispatch(self, effects: list[Effect]) -> None:
+        """Hands effects to every subscriber; one failing subscriber does not stop the others."""
+        if not effects:
+            return
+        for subscriber in self.subscribers:
+            try:
+                subscriber(effects)
+            except Exception:
+                self.subscriber_errors += 1
+                log.exception("subscriber_error", subscriber=getattr(subscriber, "__name__", "?"))
+
+    def process(self, server: str, headers: Mapping[str, str], received_at: float) -> None:
+        """Runs one message through the pipeline and dispatches its effects."""
+        self.last_event_at[server] = received_at
+        self.dispatch(self.pipeline.feed_headers(server, headers, received_at))
+
+    async def _consume(self) -> None:
+        while True:
+            server, headers, received_at = await self.queue.get()
+            try:
+                self.process(server, headers, received_at)
+            finally:
+                self.queue.task_done()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(_TICK_S)
+            try:
+                self.dispatch(self.tracker.tick(time.time()))
+                self._snapshot_open_calls()
+            except Exception:
+                log.exception("tick_error")
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def _store_effects(self, effects: list[Effect]) -> None:
+        """Sends final records to the writer and remembers which open calls changed."""
+        writer = self.writer
+        for effect in effects:
+            if isinstance(effect, CallEnded):
+                self._dirty.discard((effect.call.server, effect.call.linkedid))
+                writer.submit_call(effect.call)
+            elif isinstance(effect, CallStarted | QueueJoined | CallAnswered | VisitEnded):
+                self._dirty.add((effect.call.server, effect.call.linkedid))
+            elif isinstance(effect, PauseEnded):
+                writer.submit_pause(effect.pause, effect.pause.server)
+            elif isinstance(effect, SessionEnded):
+                writer.submit_session(effect.session, effect.session.server)
+
+    def _snapshot_open_calls(self) -> None:
+        """Writes changed calls in progress, so a restarted service can pick them up."""
+        if self.writer is None:
+            return
+        for key in self._dirty:
+            call = self.tracker.calls.get(key)
+            if call is not None:
+                self.writer.submit_open(call)
+        self._dirty.clear()
+
+    # ---- life cycle -----------------------------------------------------------------------
+
+    async def start(self, *, ami: bool = True) -> None:
+        """Connects to PostgreSQL, resumes open calls and starts ingesting."""
+        from callcenter.store.calls import load_open_calls
+        from callcenter.store.db import create_pool
+        from callcenter.store.migrations import migrate
+        from callcenter.store.writer import CallWriter
+
+        self.pool = await create_pool(self.settings.database_url)
+        applied = await migrate(self.pool)
+        if applied:
+            log.info("migrations_applied", versions=applied)
+        self.writer = CallWriter(self.pool, self.settings)
+        await self.writer.start()
+        resumed = await load_open_calls(self.pool)
+        self.tracker.resume(resumed)
+        log.info("open_calls_resumed", calls=len(resumed))
+        self.subscribe(self._store_effects)
+        self._tasks.append(asyncio.create_task(self._consume(), name="consume"))
+        self._tasks.append(asyncio.create_task(self._tick(), name="tick"))
+        if ami:
+            await self.start_ami()
+
+    async def start_ami(self) -> None:
+        """Starts one AMI client per configured Asterisk server."""
+        from callcenter.ami import AmiClient
+
+        for server in self.settings.asterisk:
+            client = AmiClient(server, self.ami_sink)
+            self.clients[server.name] = client
+            await client.start()
+
+    async def drain(self) -> None:
+        """Waits until every queued AMI message has been processed."""
+        await self.queue.join()
+
+    async def stop(self) -> None:
+        """Stops ingestion, snapshots open calls and flushes everything to PostgreSQL."""
+        for client in self.clients.values():
+            with contextlib.suppress(Exception):
+                await client.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                await self.drain()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.writer is not None:
+            self._dirty.update(self.tracker.calls)
+            self._snapshot_open_calls()
+            await self.writer.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz reports: AMI link per server, database, backlog."""
+        now = time.time()
+        servers = {}
+        for name, client in self.clients.items():
+            last = getattr(client, "last_message_at", None)
+            servers[name] = {
+                "connected": bool(getattr(client, "connected", False)),
+                "last_event_age_s": round(now - last, 3) if last else None,
+                "reconnects": getattr(client, "reconnects", 0),
+            }
+        degraded = bool(self.writer is not None and self.writer.degraded)
+        ok = all(s["connected"] for s in servers.values()) and not degraded
+        return {
+            "status": "ok" if ok else "degraded",
+            "asterisk": servers,
+            "database": {
+                "reachable": not degraded,
+                "pending_writes": self.writer.pending if self.writer is not None else 0,
+            },
+            "queue_depth": self.queue.qsize(),
+            "open_calls": len(self.tracker.calls),
+            "pipeline": dict(self.pipeline.counters),
+        }
