@@ -172,7 +172,7 @@ class Tracker:
             if server is not None and srv != server:
                 continue
             for visit in call.visits:
-                if visit.left_at is None and visit.answered_at is None and visit.ended_at is None:
+                if visit.left_at is None and visit.outcome is None and visit.ended_at is None:
                     yield call, visit
 
     def close_all(self, ts: float, server: str | None = None) -> list[Effect]:
@@ -703,7 +703,9 @@ class Tracker:
             if snap.application == "Queue":
                 queue = snap.app_data.split(",", 1)[0]
                 if queue and self._open_visit(call, queue) is None:
-                    call.visits.append(Visit(queue=queue, entered_at=None))
+                    # Bridged means an agent has it: answered, at a time AgentComplete tells.
+                    outcome = "answered" if snap.bridged else None
+                    call.visits.append(Visit(queue=queue, entered_at=None, outcome=outcome))
                     call.reconstructed = True
         # 3. Callers waiting now: when they entered the queue.
         for entry in rs.entries:

@@ -49,7 +49,7 @@ class Pipeline:
         return self._feed(server, headers, received_at)
 
     def _feed(self, server: str, headers: Mapping[str, str], received_at: float) -> list[Effect]:
-        if "_garbage" in headers or not headers:
+        if "_garbage" in headers or not ("Event" in headers or "Response" in headers):
             self.counters["garbage"] += 1
             log.warning("ami_garbage", server=server, line=str(headers.get("_garbage", ""))[:80])
             if "Event" not in headers:
@@ -61,11 +61,13 @@ class Pipeline:
             name = str(exc.args[0])
             if name not in self._unknown_seen and len(self._unknown_seen) < 1000:
                 self._unknown_seen.add(name)
-                log.info("ami_unknown_event", server=server, event=name)
+                log.info("ami_unknown_event", server=server, ami_event=name)
             return []
         except (events.EventError, ValueError, TypeError) as exc:
             self.counters["bad_events"] += 1
-            log.warning("ami_bad_event", server=server, event=headers.get("Event"), error=str(exc))
+            log.warning(
+                "ami_bad_event", server=server, ami_event=headers.get("Event"), error=str(exc)
+            )
             return []
         if event is None:
             self.counters["dropped"] += 1
@@ -75,7 +77,7 @@ class Pipeline:
             effects = self.tracker.feed(event)
         except Exception:  # a tracker bug must not stop the stream: log, count, go on
             self.counters["tracker_errors"] += 1
-            log.exception("tracker_error", server=server, event=type(event).__name__)
+            log.exception("tracker_error", server=server, ami_event=type(event).__name__)
             return []
         for effect in effects:
             if isinstance(effect, Anomaly):

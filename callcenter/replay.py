@@ -64,7 +64,7 @@ def iter_trace(lines: Iterable[str], t0: float = 0.0) -> Iterator[tuple[float, s
                 yield ts, "Event: CallcenterResyncBegin"
             continue
         raw = record.get("raw")
-        if not isinstance(raw, str) or ":" not in raw:
+        if not isinstance(raw, str) or raw.startswith("Asterisk Call Manager"):
             continue  # the greeting line, or nothing
         yield ts, raw.rstrip("\r\n")
         if raw.startswith(_RESYNC_DONE):
