@@ -136,8 +136,8 @@ class Service:
         applied = await migrate(self.pool)
         if applied:
             log.info("migrations_applied", versions=applied)
-        self.writer = CallWriter(self.pool, self.settings)
-        await self.writer.start()
+        self.writer = CallWriter(self.pool, self.settings, spill_dir=self.settings.spool_dir)
+        self.writer.start()
         resumed = await load_open_calls(self.pool)
         self.tracker.resume(resumed)
         log.info("open_calls_resumed", calls=len(resumed))

@@ -5,6 +5,7 @@ Precedence: built-in defaults < TOML file (``CALLCENTER_CONFIG`` or ``--config``
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -48,10 +49,31 @@ class Settings:
     wrapup_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 3.0})
     service_level_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 20.0})
     short_abandon_seconds: float = 5.0
+    # The call center's local day: "today" on the wallboard starts at its midnight.
+    timezone: str = "Europe/Istanbul"
     db_batch_size: int = 500
     db_flush_interval: float = 0.2
-    # Bounded in-memory buffer of call records waiting for PostgreSQL.
+    # Bounded in-memory buffer of call records waiting for PostgreSQL; beyond it records
+    # spill to a file in spool_dir (keep it on persistent storage) until the database is back.
     db_buffer_limit: int = 100_000
+    spool_dir: str = "var/spool"
+    # ---- tickets and webhooks (callcenter.tickets, callcenter.webhooks) ----
+    # Numbers without a country code are read as numbers of this region.
+    phone_region: str = "TR"
+    # Ticket categories as "code=Türkçe ad|English name" or TOML {code, tr, en}; () = defaults.
+    ticket_categories: tuple[Any, ...] = ()
+    # A request with the number and category of an open ticket this young joins that ticket.
+    ticket_dedupe_days: float = 30.0
+    # Off by default: abandoned calls that waited at least callback_min_wait_s become tickets.
+    callback_tickets: bool = False
+    callback_min_wait_s: float = 60.0
+    callback_category: str = "geri-arama"
+    # [[webhooks]] tables {name, url, secrets = ["whsec_…"], events = ["ticket.*"]}; JSON in env.
+    webhooks: tuple[Any, ...] = field(default=(), repr=False)
+    # Webhook URLs must point at one of these hosts (guards against a mistyped or hostile URL).
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    # Secrets the ticketing backend signs its status webhooks with (several during rotation).
+    webhook_inbound_secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 _ENV_PREFIX = "CALLCENTER_"
@@ -73,6 +95,14 @@ def _coerce(name: str, raw: Any, template: Any) -> Any:
             return int(raw)
         if isinstance(template, float):
             return float(raw)
+        if isinstance(template, tuple):
+            # TOML arrays as they are; in the environment a JSON array or "a,b,c".
+            if isinstance(raw, list | tuple):
+                return tuple(raw)
+            text = str(raw).strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(item.strip() for item in text.split(",") if item.strip())
         if isinstance(template, Mapping):
             if isinstance(raw, Mapping):
                 return {str(k): float(v) for k, v in raw.items()}
