@@ -62,10 +62,17 @@ class PbxConfig:
 
     queues: tuple[QueueConfig, ...] = field(default_factory=recorded_queues)
     timestampevents: bool = True
-    welcome_s: float = 1.0  # Playback(callcenter/welcome)
+    welcome_s: float = 1.003  # Playback(callcenter/welcome), as long as recorded
     menu_s: float = 2.0  # Background(callcenter/ivr-menu) before WaitExten
     waitexten_s: float = 5.0
     selfservice_s: float = 1.5  # Playback(callcenter/selfservice)
+    # What a real Asterisk adds to each timed step, measured on the recordings; without it
+    # near-simultaneous steps of different calls would come out in the wrong order.
+    answer_latency: float = 0.006  # ring delay -> DialEnd ANSWER
+    talk_latency: float = 0.014  # caller's talk Wait (after the redirect) -> its Hangup
+    agent_talk_latency: float = 0.004  # agent's talk Wait -> its Hangup
+    timeout_latency: float = 0.006  # member ring timeout / Queue() timeout
+    patience_latency: float = 0.007  # caller's patience Wait -> "gives up"
     # Dialplan globals ([globals] of the reference extensions.conf); Setvar changes them.
     globals: dict[str, str] = field(
         default_factory=lambda: {

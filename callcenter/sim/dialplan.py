@@ -147,7 +147,8 @@ class InboundCall:
 
     def _wait_patience(self) -> None:
         self.pbx.newexten(self.c2, 9, "Wait", _fmt(self.patience))
-        self._timer = self.pbx.sched.after(self.patience, self.give_up)
+        delay = self.patience + self.pbx.config.patience_latency
+        self._timer = self.pbx.sched.after(delay, self.give_up)
 
     def _send_digit(self) -> None:
         if self.ended:

@@ -101,10 +101,11 @@ class Member:
     def free(self, now: float) -> bool:
         """Whether app_queue would ring this member now (ringinuse=no, wrap-up over)."""
         d = self.device
+        # time(NULL) - wrapuptime < lastcall means "still wrapping up" (whole seconds).
         return (
             not self.paused
             and d.status == NOT_INUSE
-            and now >= d.last_call + self.queue.config.wrapuptime
+            and int(now) - self.queue.config.wrapuptime >= d.last_call
         )
 
 
@@ -189,9 +190,8 @@ def pause_members(
 ) -> list[Member]:
     """Pauses or unpauses an interface in one queue or all its queues (QueuePause)."""
     device = pbx.devices.get(interface)
-    targets = [
-        m for m in (device.members if device else []) if queue is None or m.queue.name == queue
-    ]
+    found = device.members[::-1] if device else []  # newest queue first, as recorded
+    targets = [m for m in found if queue is None or m.queue.name == queue]
     now = int(pbx.now_epoch())
     for member in targets:
         member.paused = paused

@@ -19,7 +19,7 @@ from callcenter.sim.channels import Bridge
 from callcenter.sim.config import QueueConfig
 from callcenter.sim.engine import AGENT, CALL, Pbx, Timer
 from callcenter.sim.hooks import AnsweredCallEnd
-from callcenter.sim.members import NOT_INUSE, Member, add_member
+from callcenter.sim.members import Member, add_member
 
 if TYPE_CHECKING:
     from callcenter.sim.dialplan import InboundCall
@@ -44,9 +44,9 @@ class Queue:
         """The queue's name."""
         return self.config.name
 
-    def available(self) -> int:
-        """Members app_queue counts as available for "is it my turn" (wrap-up not counted)."""
-        return sum(1 for m in self.members if not m.paused and m.device.status == NOT_INUSE)
+    def available(self, now: float) -> int:
+        """Members app_queue counts as available for "is it my turn" (wrap-up overrides)."""
+        return sum(1 for m in self.members if m.free(now))
 
     def sl_perf(self) -> str:
         """Service level performance as app_queue prints it."""
@@ -151,7 +151,8 @@ def join(pbx: Pbx, call: InboundCall, name: str, timeout: float | None) -> None:
     pbx.chan_event("MusicOnHoldStart", c1, "Class: default\r\n")
     if timeout is not None:
         entry.deadline = now + timeout
-        entry.timeout_timer = pbx.sched.after(timeout, _timed_out, pbx, entry)
+        delay = timeout + pbx.config.timeout_latency
+        entry.timeout_timer = pbx.sched.after(delay, _timed_out, pbx, entry)
     _turn(pbx, entry)
 
 
@@ -165,9 +166,9 @@ _RESET_VARS = (
 )
 
 
-def _our_turn(entry: Entry) -> bool:
+def _our_turn(entry: Entry, now: float) -> bool:
     queue = entry.queue
-    avail = queue.available()
+    avail = queue.available(now)
     ahead = 0
     for other in queue.entries:
         if other is entry:
@@ -181,7 +182,7 @@ def _turn(pbx: Pbx, entry: Entry) -> None:
     entry.timer = None
     if entry.done or entry.pending:
         return
-    if _our_turn(entry):
+    if _our_turn(entry, pbx.now_epoch()):
         _try_calling(pbx, entry)
     else:
         entry.timer = pbx.sched.after(1.0, _turn, pbx, entry)
@@ -221,17 +222,21 @@ def _ring(pbx: Pbx, entry: Entry, member: Member) -> None:
     pbx.chan_event("DialBegin", c1, f"{dial_dest}DialString: {member.interface}\r\n")
     agentleg.run_agent_dialplan(pbx, call, leg, pbx.ring_label(member, call))
     limit = queue.config.timeout
+    cfg = pbx.config
     if leg.ring_delay is not None and leg.ring_delay < limit:
-        attempt.timer = pbx.sched.after(leg.ring_delay, _answered, pbx, attempt)
+        delay = leg.ring_delay + cfg.answer_latency
+        attempt.timer = pbx.sched.after(delay, _answered, pbx, attempt)
     else:
-        attempt.timer = pbx.sched.after(limit, _no_answer, pbx, attempt)
+        delay = limit + cfg.timeout_latency
+        attempt.timer = pbx.sched.after(delay, _no_answer, pbx, attempt)
 
 
 def _no_answer(pbx: Pbx, attempt: Attempt, retry: bool = True) -> None:
     entry, leg = attempt.entry, attempt.leg
     c1, a1 = entry.call.c1, leg.a1
     member = leg.member
-    ring_ms = round((pbx.now_epoch() - attempt.started) * 1000)
+    # app_queue reports the timeout it applied, without its own processing delay.
+    ring_ms = round((pbx.now_epoch() - attempt.started - pbx.config.timeout_latency) * 1000)
     tail = (
         f"Queue: {entry.queue.name}\r\nInterface: {member.interface}\r\n"
         f"MemberName: {member.name}\r\nRingTime: {ring_ms}\r\n"
@@ -376,7 +381,7 @@ def _answered(pbx: Pbx, attempt: Attempt) -> None:
     entry_vars: list[tuple[str, object]] = [("QEHOLDTIME", hold), ("QEORIGINALPOS", entry.orig_pos)]
     pbx.varsets(c1, entry_vars)
     pbx.varsets(a1, entry_vars)
-    queue.holdtime = ((queue.holdtime << 2) - queue.holdtime + hold) >> 2
+    queue.holdtime = _average(queue.holdtime, hold, queue.completed + queue.abandoned == 0)
     pbx.varsets(c1, queue.variables())
     pbx.varsets(a1, queue.variables())
     pbx.newexten(leg.a2, 9, "Set", f"DEVICE_STATE(Custom:{member.device.ext})=INUSE")
@@ -402,6 +407,11 @@ def _answered(pbx: Pbx, attempt: Attempt) -> None:
     agentleg.mark_in_use(pbx, leg)
     attempt.connected = now
     call.connected(attempt)
+
+
+def _average(old: int, new: int, first: bool) -> int:
+    """app_queue's running average: the first value as is, then 3/4 old + 1/4 new."""
+    return new if first else ((old << 2) - old + new) >> 2
 
 
 def _enter(pbx: Pbx, bridge: Bridge, ch: object) -> None:
@@ -433,10 +443,10 @@ def agent_complete(
     call, queue, member = entry.call, entry.queue, leg.member
     now = pbx.now_epoch()
     talk = int(now) - int(attempt.connected or now)
+    queue.talktime = _average(queue.talktime, talk, queue.completed == 0)
     queue.completed += 1
     if attempt.hold <= queue.config.servicelevel:
         queue.completed_in_sl += 1
-    queue.talktime = ((queue.talktime << 2) - queue.talktime + talk) >> 2
     tail = (
         f"Queue: {queue.name}\r\nInterface: {member.interface}\r\nMemberName: {member.name}\r\n"
         f"HoldTime: {attempt.hold}\r\nTalkTime: {talk}\r\nReason: {reason}\r\n"

@@ -35,11 +35,13 @@ def start_talk(pbx: Pbx, call: InboundCall, attempt: Attempt) -> None:
     if by_agent:
         pbx.newexten(c2, 5, "Wait", "3600")
         pbx.newexten(a2, 14, "Wait", talk)
-        attempt.timer = pbx.sched.after(call.talk, agent_ends, pbx, attempt)
+        delay = call.talk + pbx.config.agent_talk_latency
+        attempt.timer = pbx.sched.after(delay, agent_ends, pbx, attempt)
     else:
         pbx.newexten(c2, 3, "Wait", talk)
         pbx.newexten(a2, 12, "Wait", "3600")
-        call.set_phone_timer(pbx.sched.after(call.talk, caller_ends, pbx, call))
+        delay = call.talk + pbx.config.talk_latency
+        call.set_phone_timer(pbx.sched.after(delay, caller_ends, pbx, call))
     call.attempt = attempt
 
 
