@@ -1,0 +1,22 @@
+"""Serves ``/metrics`` in the Prometheus text format for the running service."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callcenter.metrics.exporter import CONTENT_TYPE, Exporter, attach
+from callcenter.web.server import SERVICE
+
+EXPORTER = web.AppKey("metrics_exporter", Exporter)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Renders every metric; live gauges are computed now, from the tracker."""
+    body = request.app[EXPORTER].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def setup(app: web.Application) -> None:
+    """Subscribes the metrics to the app's service and adds the ``/metrics`` route."""
+    app[EXPORTER] = attach(app[SERVICE])
+    app.router.add_get("/metrics", metrics)

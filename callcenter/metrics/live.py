@@ -1,0 +1,154 @@
+"""Gauges computed from live state at scrape time: waiting callers, agents, AMI links.
+
+Computing them when Prometheus asks (not when the last event came) keeps the oldest wait
+ticking between events and makes every gauge right straight after a start or a resync.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from callcenter.calls import Tracker, agent_state
+from callcenter.config import Settings, per_queue
+from callcenter.metrics.definitions import AGENT_STATES, LIVE
+from callcenter.pipeline import Pipeline
+
+# Pause reasons are typed by people: keep at most this many distinct label values.
+_MAX_REASONS = 20
+_MAX_REASON_LEN = 40
+_ERROR_KINDS = {
+    "unknown_events": "unknown_event",
+    "bad_events": "bad_event",
+    "garbage": "garbage",
+    "tracker_errors": "tracker_error",
+}
+
+
+class LiveCollector(Collector):
+    """Reads the tracker (and the service, when there is one) on every scrape."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        clock: Callable[[], float],
+        queues: set[str] | None = None,
+        service: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.tracker: Tracker = pipeline.tracker
+        self.clock = clock
+        self.queues = queues if queues is not None else set()
+        self.service = service
+        self._reasons: set[str] = set()
+
+    def describe(self) -> Iterable[Metric]:
+        """The families this collector emits, without samples (for duplicate checks)."""
+        return [self._family(name) for name in LIVE]
+
+    def collect(self) -> Iterable[Metric]:
+        """Builds every live family from the current state."""
+        now = self.clock()
+        families = {name: self._family(name) for name in LIVE}
+        self._queues(families, now)
+        self._agents(families, now)
+        self._ami(families)
+        self._pipeline(families)
+        return list(families.values())
+
+    # ---- families -----------------------------------------------------------------------
+
+    @staticmethod
+    def _family(name: str) -> GaugeMetricFamily | CounterMetricFamily:
+        spec = LIVE[name]
+        labels = list(spec.labels)
+        if spec.kind == "counter":
+            return CounterMetricFamily(name, spec.help, labels=labels)
+        return GaugeMetricFamily(name, spec.help, labels=labels)
+
+    def _known_queues(self) -> set[str]:
+        known = set(self.queues)
+        known.update(queue for _, queue in self.tracker.queue_stats)
+        known.update(queue for _, queue, _ in self.tracker.members)
+        return known
+
+    def _queues(self, families: dict[str, Any], now: float) -> None:
+        waiting: Counter[str] = Counter()
+        oldest: dict[str, float] = {}
+        for _, visit in self.tracker.waiting():
+            waiting[visit.queue] += 1
+            if visit.entered_at is not None:
+                oldest[visit.queue] = min(oldest.get(visit.queue, now), visit.entered_at)
+        for queue in sorted(self._known_queues() | set(waiting)):
+            families["callcenter_queue_calls_waiting"].add_metric([queue], waiting[queue])
+            age = max(0.0, now - oldest[queue]) if queue in oldest else 0.0
+            families["callcenter_queue_oldest_wait_seconds"].add_metric([queue], round(age, 3))
+        families["callcenter_calls_open"].add_metric([], len(self.tracker.calls))
+
+    def _agents(self, families: dict[str, Any], now: float) -> None:
+        states: Counter[tuple[str, str]] = Counter()
+        paused: Counter[tuple[str, str]] = Counter()
+        wrapup: dict[str, float] = {}
+        for (_, queue, _), member in self.tracker.members.items():
+            limit = wrapup.get(queue)
+            if limit is None:
+                limit = wrapup[queue] = per_queue(self.settings.wrapup_seconds, queue)
+            states[(queue, agent_state(member, now, limit))] += 1
+            if member.paused:
+                paused[(queue, self._reason(member.paused_reason))] += 1
+        for queue in sorted(self._known_queues()):
+            for state in AGENT_STATES:
+                families["callcenter_queue_agents"].add_metric(
+                    [queue, state], states[(queue, state)]
+                )
+        for (queue, reason), count in sorted(paused.items()):
+            families["callcenter_agents_paused"].add_metric([queue, reason], count)
+
+    def _reason(self, reason: str) -> str:
+        """A bounded label value for a free-text pause reason."""
+        label = " ".join(reason.split())[:_MAX_REASON_LEN] or "none"
+        if label in self._reasons:
+            return label
+        if len(self._reasons) >= _MAX_REASONS:
+            return "other"
+        self._reasons.add(label)
+        return label
+
+    def _ami(self, families: dict[str, Any]) -> None:
+        service = self.service
+        if service is None:
+            return
+        clients: dict[str, Any] = service.clients
+        last_events: dict[str, float] = service.last_event_at
+        names = {s.name for s in self.settings.asterisk} | set(clients) | set(last_events)
+        for name in sorted(names):
+            client = clients.get(name)
+            connected = bool(getattr(client, "connected", False))
+            families["callcenter_ami_connected"].add_metric([name], 1.0 if connected else 0.0)
+            families["callcenter_ami_reconnects_total"].add_metric(
+                [name], float(getattr(client, "reconnects", 0) or 0)
+            )
+            families["callcenter_ami_login_failures_total"].add_metric(
+                [name], float(getattr(client, "login_failures", 0) or 0)
+            )
+            last = getattr(client, "last_message_at", None) or last_events.get(name)
+            if last:
+                families["callcenter_ami_last_event_timestamp_seconds"].add_metric([name], last)
+        families["callcenter_event_queue_depth"].add_metric([], service.queue.qsize())
+        families["callcenter_subscriber_errors_total"].add_metric([], service.subscriber_errors)
+
+    def _pipeline(self, families: dict[str, Any]) -> None:
+        counters = self.pipeline.counters
+        families["callcenter_ami_messages_total"].add_metric([], counters.get("messages", 0))
+        families["callcenter_ami_messages_dropped_total"].add_metric([], counters.get("dropped", 0))
+        families["callcenter_events_total"].add_metric([], counters.get("events", 0))
+        for key, kind in _ERROR_KINDS.items():
+            families["callcenter_event_errors_total"].add_metric([kind], counters.get(key, 0))
+        for kind, count in sorted(self.tracker.counters.items()):
+            families["callcenter_tracker_anomalies_total"].add_metric([kind], count)
