@@ -142,8 +142,11 @@ def parse_sent(text: str) -> tuple[str, list[tuple[str, str]]]:
     return name, [(k, v) for k, v in pairs if k not in ("Action", "ActionID")]
 
 
-async def run_simulated(scenario: str) -> tuple[list[Msg], float]:
-    """Plays the recording's inputs into the simulator; returns the observer's messages."""
+async def run_simulated(scenario: str) -> tuple[list[Msg], list[Msg]]:
+    """Plays the recording's inputs into the simulator; returns the observer's messages.
+
+    The second list holds the observer's actions (``raw`` = the action text) at their times.
+    """
     meta, records = load_recorded(scenario)
     epoch = float(meta["t0_epoch"])
     pbx = Pbx(PbxConfig(timestampevents=True), epoch=epoch, rng=random.Random(scenario))
@@ -152,6 +155,7 @@ async def run_simulated(scenario: str) -> tuple[list[Msg], float]:
     driver = await AmiClient.connect("127.0.0.1", port)
     observer: AmiClient | None = None
     step_times: list[tuple[int, float]] = []  # (first message index, step time)
+    sent: list[Msg] = []
     try:
         await driver.login(events="off")
         for ext, delay in RING_DELAYS.get(scenario, {}).items():
@@ -187,6 +191,7 @@ async def run_simulated(scenario: str) -> tuple[list[Msg], float]:
                 await observer.wait_for("Asterisk Call Manager")
             assert observer is not None
             step_times.append((len(observer.messages), t))
+            sent.append(Msg(t, payload))
             if name == "Logoff":
                 await observer.action("Logoff")
                 break
@@ -209,7 +214,7 @@ async def run_simulated(scenario: str) -> tuple[list[Msg], float]:
             next_index, next_t = next(marks)
         ts = next((v for k, v in Msg(0, raw).pairs if k == "Timestamp"), None)
         msgs.append(Msg(float(ts) - epoch if ts else current, raw))
-    return msgs, epoch
+    return msgs, sent
 
 
 def recorded_messages(scenario: str) -> list[Msg]:
@@ -263,8 +268,9 @@ def simulated() -> dict[str, list[Msg]]:
     async def run_all() -> dict[str, list[Msg]]:
         out = {}
         for scenario in KINDS:
-            msgs, _ = await asyncio.wait_for(run_simulated(scenario), 60)
+            msgs, sent = await asyncio.wait_for(run_simulated(scenario), 60)
             out[scenario] = msgs
+            out[scenario + ":sent"] = sent
         return out
 
     return asyncio.run(run_all())
@@ -294,3 +300,46 @@ def test_same_header_layouts(scenario: str, simulated: dict[str, list[Msg]]) -> 
     for name in KEY_EVENTS:
         if name in theirs:
             assert name in ours, name
+
+
+def as_trace(msgs: list[Msg], sent: list[Msg]) -> list[str]:
+    """Messages (and the actions sent) as trace JSON lines, in time order."""
+    records = [(m.t, 1, {"t": m.t, "raw": m.raw}) for m in msgs]
+    records += [(m.t, 0, {"t": m.t, "sent": m.raw}) for m in sent]
+    return [json.dumps(r) for _, _, r in sorted(records, key=lambda r: (r[0], r[1]))]
+
+
+def tracked(lines: list[str], t0: float) -> list[tuple]:
+    """What the service's call tracker makes of a stream: one summary per finished call."""
+    replay = pytest.importorskip("callcenter.replay")
+    from callcenter.model import CallEnded
+
+    calls = [e.call for e in replay.replay_lines(lines, t0=t0) if isinstance(e, CallEnded)]
+    calls.sort(key=lambda c: (c.started_at, c.caller_number or ""))
+    return [
+        (
+            c.caller_number,
+            c.outcome,
+            c.agent,
+            c.wait_s,
+            c.talk_s,
+            [(v.queue, v.outcome, v.agent, v.hangup_by) for v in c.visits],
+        )
+        for c in calls
+    ]
+
+
+@pytest.mark.parametrize("scenario", KINDS)
+def test_tracker_sees_the_same_calls(scenario: str, simulated: dict[str, list[Msg]]) -> None:
+    meta, records = load_recorded(scenario)
+    t0 = float(meta["t0_epoch"])
+    theirs = tracked([json.dumps(r) for r in records], t0)
+    ours = tracked(as_trace(simulated[scenario], simulated[scenario + ":sent"]), t0)
+    assert len(ours) == len(theirs)
+    for mine, real in zip(ours, theirs, strict=True):
+        number, outcome, agent, wait, talk, visits = mine
+        assert (number, outcome, agent, visits) == (real[0], real[1], real[2], real[5])
+        for got, want in ((wait, real[3]), (talk, real[4])):
+            assert (got is None) == (want is None), (mine, real)
+            if got is not None and want is not None:
+                assert abs(got - want) <= 0.05, (mine, real)
