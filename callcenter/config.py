@@ -74,6 +74,13 @@ class Settings:
     webhook_allowed_hosts: tuple[str, ...] = ()
     # Secrets the ticketing backend signs its status webhooks with (several during rotation).
     webhook_inbound_secrets: tuple[str, ...] = field(default=(), repr=False)
+    # ---- IVR over FastAGI (callcenter.ivr) ----
+    # Asterisk's AGI(agi://callcenter:4573/ivr) connects here; "0.0.0.0" inside a container.
+    fastagi_enabled: bool = True
+    fastagi_host: str = "127.0.0.1"
+    fastagi_port: int = 4573
+    # The IVR menu file (TOML); empty means the packaged Sancaktepe menu.
+    ivr_menu: str = ""
 
 
 _ENV_PREFIX = "CALLCENTER_"
