@@ -56,8 +56,18 @@ class LiveCollector(Collector):
         """Builds every live family from the current state."""
         now = self.clock()
         families = {name: self._family(name) for name in LIVE}
-        self._queues(families, now)
-        self._agents(families, now)
+        states, paused = self._count_agents(now)
+        known = set(self.queues)
+        known.update(queue for _, queue in self.tracker.queue_stats)
+        known.update(queue for queue, _ in states)
+        self._queues(families, now, known)
+        for queue in sorted(known):
+            for state in AGENT_STATES:
+                families["callcenter_queue_agents"].add_metric(
+                    [queue, state], states.get((queue, state), 0)
+                )
+        for (queue, reason), count in sorted(paused.items()):
+            families["callcenter_agents_paused"].add_metric([queue, reason], count)
         self._ami(families)
         self._pipeline(families)
         return list(families.values())
@@ -72,43 +82,37 @@ class LiveCollector(Collector):
             return CounterMetricFamily(name, spec.help, labels=labels)
         return GaugeMetricFamily(name, spec.help, labels=labels)
 
-    def _known_queues(self) -> set[str]:
-        known = set(self.queues)
-        known.update(queue for _, queue in self.tracker.queue_stats)
-        known.update(queue for _, queue, _ in self.tracker.members)
-        return known
-
-    def _queues(self, families: dict[str, Any], now: float) -> None:
+    def _queues(self, families: dict[str, Any], now: float, known: set[str]) -> None:
         waiting: Counter[str] = Counter()
         oldest: dict[str, float] = {}
         for _, visit in self.tracker.waiting():
             waiting[visit.queue] += 1
             if visit.entered_at is not None:
                 oldest[visit.queue] = min(oldest.get(visit.queue, now), visit.entered_at)
-        for queue in sorted(self._known_queues() | set(waiting)):
+        for queue in sorted(known | set(waiting)):
             families["callcenter_queue_calls_waiting"].add_metric([queue], waiting[queue])
             age = max(0.0, now - oldest[queue]) if queue in oldest else 0.0
             families["callcenter_queue_oldest_wait_seconds"].add_metric([queue], round(age, 3))
         families["callcenter_calls_open"].add_metric([], len(self.tracker.calls))
 
-    def _agents(self, families: dict[str, Any], now: float) -> None:
-        states: Counter[tuple[str, str]] = Counter()
-        paused: Counter[tuple[str, str]] = Counter()
+    def _count_agents(
+        self, now: float
+    ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+        """Memberships by (queue, state) and paused ones by (queue, reason): one pass."""
+        states: dict[tuple[str, str], int] = {}
+        paused: dict[tuple[str, str], int] = {}
         wrapup: dict[str, float] = {}
+        wrapup_table = self.settings.wrapup_seconds
         for (_, queue, _), member in self.tracker.members.items():
             limit = wrapup.get(queue)
             if limit is None:
-                limit = wrapup[queue] = per_queue(self.settings.wrapup_seconds, queue)
-            states[(queue, agent_state(member, now, limit))] += 1
+                limit = wrapup[queue] = per_queue(wrapup_table, queue)
+            key = (queue, agent_state(member, now, limit))
+            states[key] = states.get(key, 0) + 1
             if member.paused:
-                paused[(queue, self._reason(member.paused_reason))] += 1
-        for queue in sorted(self._known_queues()):
-            for state in AGENT_STATES:
-                families["callcenter_queue_agents"].add_metric(
-                    [queue, state], states[(queue, state)]
-                )
-        for (queue, reason), count in sorted(paused.items()):
-            families["callcenter_agents_paused"].add_metric([queue, reason], count)
+                pkey = (queue, self._reason(member.paused_reason))
+                paused[pkey] = paused.get(pkey, 0) + 1
+        return states, paused
 
     def _reason(self, reason: str) -> str:
         """A bounded label value for a free-text pause reason."""
