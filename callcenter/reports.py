@@ -1,0 +1,261 @@
+"""The period report over PostgreSQL: the municipality's table and the KPIs, from the rollups.
+
+The rollups (``store/migrations/0003_reports.sql``) are hourly sums kept current by triggers
+as calls land; a report adds up the hours of its period (a year is ~9,000 hours per queue),
+turns them into ``kpis.Tally`` objects and derives the figures in Python, so the CLI, the API
+and the page show the same numbers as ``callcenter.kpis`` gives for the same calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from callcenter.kpis import GROUPINGS, WAIT_BINS, AgentTime, Tally, Thresholds, agent_times
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+# The rollups' columns that add up, in Tally's names.
+_SUMS = (
+    "calls calls_queued calls_wait_s calls_answered calls_talk_s offered answered abandoned "
+    "short_abandoned timeouts other_exits answered_in_sl answer_wait_n answer_wait_s talk_n "
+    "talk_s hold_s wait_n wait_s"
+).split()
+_AGENT_SUMS = (
+    "calls calls_queued calls_wait_s calls_talk_s answered answered_in_sl answer_wait_n "
+    "answer_wait_s talk_n talk_s hold_s rang missed"
+).split()
+_TIME_FORMAT = {"day": "YYYY-MM-DD", "hour": "HH24", "month": "YYYY-MM"}
+
+
+class ReportError(ValueError):
+    """The report cannot be made as asked (bad period, grouping, time zone)."""
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What to report: local dates ``start``..``end`` (both included), one queue or all."""
+
+    start: date
+    end: date
+    queue: str | None = None
+    by: str | None = None
+    tz: str = "Europe/Istanbul"
+    top: int = 10  # request categories listed
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ReportError(f"the period ends ({self.end}) before it starts ({self.start})")
+        if self.by is not None and self.by not in GROUPINGS:
+            raise ReportError(f"unknown grouping {self.by!r}; use one of {', '.join(GROUPINGS)}")
+        try:
+            ZoneInfo(self.tz)
+        except (KeyError, ValueError) as exc:
+            raise ReportError(f"unknown time zone {self.tz!r}") from exc
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The period as UTC instants: local midnight of ``start`` to the one after ``end``."""
+        zone = ZoneInfo(self.tz)
+        lo = datetime.combine(self.start, datetime.min.time(), zone)
+        hi = datetime.combine(self.end + timedelta(days=1), datetime.min.time(), zone)
+        return lo.astimezone(UTC), hi.astimezone(UTC)
+
+
+@dataclass
+class Report:
+    """A period's figures: the whole period, the groups asked for, and what the page charts."""
+
+    query: ReportQuery
+    thresholds: Thresholds
+    total: Tally = field(default_factory=Tally)
+    rows: dict[str, Tally] = field(default_factory=dict)
+    agents: dict[str, AgentTime] = field(default_factory=dict)
+    categories: list[tuple[str, int]] = field(default_factory=list)
+    seconds: float = 0.0  # how long it took to make
+
+
+def _key_sql(by: str | None, column: str) -> str:
+    """The SQL expression a row's group is named by (``$4`` is the time zone)."""
+    if by in _TIME_FORMAT:
+        return f"to_char(bucket AT TIME ZONE $4::text, '{_TIME_FORMAT[by]}')"
+    if by in ("queue", "agent"):
+        return column
+    return "''"
+
+
+def _params(lo: datetime, hi: datetime, q: ReportQuery, by: str | None) -> list[Any]:
+    """The query parameters: the period, the queue, and the time zone if the key uses it."""
+    return [lo, hi, q.queue] + ([q.tz] if by in _TIME_FORMAT else [])
+
+
+async def sync_thresholds(conn: Any, th: Thresholds) -> bool:
+    """Makes the rollups' thresholds those of the settings; True if they had to be rebuilt."""
+    want = {q: float(s) for q, s in th.service_level_s.items() if q != "*"}
+    want["*"] = th.sl("*")
+    rows = await conn.fetch("SELECT queue, service_level_s, short_abandon_s FROM report_thresholds")
+    have = {r["queue"]: (r["service_level_s"], r["short_abandon_s"]) for r in rows}
+    if have == {q: (s, th.short_abandon_s) for q, s in want.items()}:
+        return False
+    async with conn.transaction():
+        # Serialises two reports noticing the change at once; the second finds it done.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('report_thresholds'))")
+        await conn.execute("DELETE FROM report_thresholds")
+        await conn.executemany(
+            "INSERT INTO report_thresholds VALUES ($1, $2, $3)",
+            [(q, s, th.short_abandon_s) for q, s in sorted(want.items())],
+        )
+        await conn.execute("SELECT report_rebuild()")
+    return True
+
+
+async def fold_requests(conn: Any) -> int:
+    """Counts the requests of calls whose tickets changed; returns how many calls."""
+    return int(await conn.fetchval("SELECT report_fold_requests()") or 0)
+
+
+async def build_report(
+    pool: Any, query: ReportQuery, th: Thresholds, progress: Progress | None = None
+) -> Report:
+    """Reads a period's report from the rollups (keeping them in step first)."""
+    began = time.perf_counter()
+    steps = ["thresholds", "requests", "calls and queues", "request categories"]
+    if query.by == "agent":
+        steps += ["agents", "agent time"]
+
+    def step(i: int) -> None:
+        if progress is not None:
+            progress(steps[i], i, len(steps))
+
+    report = Report(query, th)
+    lo, hi = query.bounds()
+    async with pool.acquire() as conn:
+        step(0)
+        if await sync_thresholds(conn, th) and progress is not None:
+            progress("rollups rebuilt for the new thresholds", 1, len(steps))
+        step(1)
+        await fold_requests(conn)
+        step(2)
+        await _read_hourly(conn, report, lo, hi)
+        step(3)
+        await _read_requests(conn, report, lo, hi)
+        if query.by == "agent":
+            step(4)
+            await _read_agents(conn, report, lo, hi)
+            step(5)
+            await _read_agent_time(conn, report, lo, hi)
+    if progress is not None:
+        progress("done", len(steps), len(steps))
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _row_tally(row: Any, names: list[str]) -> Tally:
+    """A Tally from one aggregated rollup row."""
+    t = Tally()
+    for name in names:
+        setattr(t, name, row[name] or 0)
+    return t
+
+
+async def _read_hourly(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
+    q = report.query
+    by = None if q.by == "agent" else q.by
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
+    bins = ", ".join(f"sum(w{i}) AS w{i}" for i in range(WAIT_BINS))
+    rows = await conn.fetch(
+        f"""
+        SELECT {_key_sql(by, "queue")} AS key, queue, {sums}, max(wait_max) AS wait_max, {bins}
+        FROM report_hourly
+        WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR queue = $3)
+        GROUP BY 1, 2
+        """,
+        *_params(lo, hi, q, by),
+    )
+    for row in rows:
+        t = _row_tally(row, _SUMS)
+        t.wait_max = row["wait_max"]
+        t.wait_hist = [row[f"w{i}"] or 0 for i in range(WAIT_BINS)]
+        t.wrapup_s = t.answered * report.thresholds.wrapup(row["queue"])
+        report.total += t
+        if q.by not in (None, "agent"):
+            report.rows.setdefault(row["key"], Tally()).__iadd__(t)
+
+
+async def _read_requests(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
+    q = report.query
+    rows = await conn.fetch(
+        f"""
+        SELECT {_key_sql(q.by, q.by or "''")} AS key, category, sum(n) AS n
+        FROM report_request_hourly
+        WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR queue = $3)
+        GROUP BY 1, 2
+        """,
+        *_params(lo, hi, q, q.by),
+    )
+    by_category: dict[str, int] = {}
+    for row in rows:
+        n = int(row["n"] or 0)
+        report.total.requests += n
+        by_category[row["category"]] = by_category.get(row["category"], 0) + n
+        if q.by is not None and (q.by != "agent" or row["key"]):
+            report.rows.setdefault(row["key"], Tally()).requests += n
+    ranked = sorted(((c, n) for c, n in by_category.items() if n > 0), key=lambda cn: -cn[1])
+    report.categories = ranked[: q.top]
+
+
+async def _read_agents(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
+    sums = ", ".join(f"sum({c}) AS {c}" for c in _AGENT_SUMS)
+    rows = await conn.fetch(
+        f"""
+        SELECT agent, queue, {sums} FROM report_agent_hourly
+        WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR queue = $3)
+        GROUP BY 1, 2
+        """,
+        lo,
+        hi,
+        report.query.queue,
+    )
+    for row in rows:
+        t = _row_tally(row, _AGENT_SUMS)
+        t.calls_answered = t.calls  # an agent's calls are the calls they answered first
+        t.wrapup_s = t.answered * report.thresholds.wrapup(row["queue"])
+        report.rows.setdefault(row["agent"], Tally()).__iadd__(t)
+
+
+async def _read_agent_time(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
+    # Sessions and pauses are few (a handful per agent and day): read them and let
+    # kpis.agent_times merge the overlaps across queues.
+    end = min(hi, datetime.now(UTC))
+    where = "started_at < $2 AND coalesce(ended_at, 'infinity') > $1"
+    where += " AND ($3::text IS NULL OR queue = $3)"
+    sessions = await conn.fetch(
+        f"SELECT agent, started_at, ended_at FROM agent_sessions WHERE {where}",
+        lo,
+        end,
+        report.query.queue,
+    )
+    pauses = await conn.fetch(
+        f"SELECT agent, reason, started_at, ended_at FROM agent_pauses WHERE {where}",
+        lo,
+        end,
+        report.query.queue,
+    )
+    report.agents = agent_times(
+        ((r["agent"], r["started_at"].timestamp(), _epoch(r["ended_at"])) for r in sessions),
+        (
+            (r["agent"], r["reason"], r["started_at"].timestamp(), _epoch(r["ended_at"]))
+            for r in pauses
+        ),
+        lo.timestamp(),
+        end.timestamp(),
+    )
+    for agent in report.agents:
+        report.rows.setdefault(agent, Tally())
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
