@@ -46,6 +46,11 @@ class InboundCall:
         self.ivr_waiting = False  # Background/WaitExten is listening for a key
         self.ended = False
         self.redirected: list[Attempt] = []  # agents left by Redirect, completed at the end
+        # The call's result as the simulator knows it (for run summaries, not for AMI).
+        self.result = "ivr_only"  # answered | abandoned | timeout | full | ivr_only …
+        self.joined_at: float | None = None  # first Queue() join, epoch
+        self.answered_at: float | None = None
+        self.talk_s = 0.0
         self._timer: Timer | None = None  # c2's current Wait (patience or IVR delay)
         self._ivr_timer: Timer | None = None
         self._digit = 0
@@ -264,6 +269,8 @@ class InboundCall:
     def queue_result(self, status: str) -> None:
         """Queue() returned without a connected call: log the status and hang up (;1 first)."""
         pbx, c1 = self.pbx, self.c1
+        if self.result != "answered":
+            self.result = status.lower()
         pbx.varset(c1, "QUEUESTATUS", status)
         pbx.newexten(c1, c1.priority + 1, "NoOp", f"Queue result QUEUESTATUS={status}")
         pbx.newexten(c1, c1.priority + 1, "Hangup")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ class AnsweredCallEnd:
     talk_s: float
     ended_at: float  # epoch seconds (simulated)
     hangup_by: str  # caller, agent, transfer
+    # The simulated agent's disposition: a request (ticket) or information given; set by
+    # the traffic model when one drives the simulator, else None.
+    request: bool | None = None
 
 
 # The hook's signature: ``on_call_answered_end(linkedid, agent, info)``; it may return an
@@ -39,11 +43,17 @@ class Hooks:
     """The simulator's outward callbacks; every one is optional."""
 
     on_call_answered_end: CallEndHook | None = None
+    decide_request: Callable[[AnsweredCallEnd], bool] | None = None  # the disposition model
     on_call_ended: Callable[[Any], None] | None = None  # gets the InboundCall (progress)
+    answered_listeners: list[Callable[[AnsweredCallEnd], None]] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def call_answered_end(self, info: AnsweredCallEnd) -> None:
         """Runs the disposition hook; a failure is logged, never raised into the PBX."""
+        if self.decide_request is not None:
+            info = dataclasses.replace(info, request=self.decide_request(info))
+        for listener in self.answered_listeners:
+            listener(info)
         hook = self.on_call_answered_end
         if hook is None:
             return

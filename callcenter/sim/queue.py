@@ -143,6 +143,8 @@ def join(pbx: Pbx, call: InboundCall, name: str, timeout: float | None) -> None:
         return
     now = pbx.now_epoch()
     entry = Entry(call, queue, now, len(queue.entries) + 1)
+    if call.joined_at is None:
+        call.joined_at = now
     queue.entries.append(entry)
     call.entry = entry
     pbx.devstate(f"Queue:{name}", "RINGING")
@@ -303,6 +305,8 @@ def abandon(pbx: Pbx, entry: Entry) -> None:
         pbx.chan_event("DialEnd", c1, attempt.leg.a1.block("Dest") + "DialStatus: CANCEL\r\n")
         _cancel_ring(pbx, attempt)
     hold = int(pbx.now_epoch()) - int(entry.joined)
+    if call.result != "answered":
+        call.result = "abandoned"
     pbx.varsets(c1, _times(pbx, entry, hold, answered=0))
     pbx.varset(c1, "ABANDONED", "TRUE")
     pbx.varsets(c1, queue.variables())
@@ -406,6 +410,9 @@ def _answered(pbx: Pbx, attempt: Attempt) -> None:
     member.in_call = True
     agentleg.mark_in_use(pbx, leg)
     attempt.connected = now
+    if call.answered_at is None:
+        call.answered_at = now
+        call.result = "answered"
     call.connected(attempt)
 
 
@@ -451,6 +458,7 @@ def agent_complete(
         f"Queue: {queue.name}\r\nInterface: {member.interface}\r\nMemberName: {member.name}\r\n"
         f"HoldTime: {attempt.hold}\r\nTalkTime: {talk}\r\nReason: {reason}\r\n"
     )
+    call.talk_s += now - (attempt.connected or now)
     dest = leg.a1.block("Dest") if with_dest else ""
     pbx.chan_event("AgentComplete", call.c1, dest + tail, AGENT)
     return AnsweredCallEnd(
