@@ -1,0 +1,238 @@
+"""Screen-pop glue: tracker effects in, pops out to the ringing agent's WebSocket clients.
+
+The caller's history is fetched as soon as the caller's number is known (usually when they
+join the queue), so it is ready by the time an agent's phone rings. If it is not, the pop goes
+out at once without it (``history_pending``) and again when the history arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+from callcenter.config import Settings
+from callcenter.model import (
+    AgentOffered,
+    Call,
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+    Effect,
+    Offer,
+    QueueJoined,
+    Visit,
+    VisitEnded,
+    iso,
+)
+from callcenter.popup import build_pop, normalize_number, number_variants
+from callcenter.web.hub import Hub
+
+log = structlog.get_logger(__name__)
+
+History = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+_STAGE_ORDER = {"ringing": 0, "connected": 1, "ended": 2, "cancel": 2}
+
+
+async def caller_history(
+    pool: Any, number: str | None, region: str = "TR", limit: int = 5
+) -> History:
+    """The caller's latest calls (with the agent's disposition) and open tickets."""
+    variants = number_variants(number, region)
+    if not variants:
+        return [], []
+    async with pool.acquire() as conn:
+        calls = await conn.fetch(
+            """
+            SELECT c.server, c.linkedid, c.caller_name, c.started_at, c.outcome, c.agent, c.queue,
+                   c.wait_s, c.talk_s,
+                   (SELECT d.kind FROM call_dispositions d
+                    WHERE d.server = c.server AND d.linkedid = c.linkedid
+                    ORDER BY d.created_at LIMIT 1) AS disposition
+            FROM calls c WHERE c.caller_number = ANY($1::text[])
+            ORDER BY c.started_at DESC LIMIT $2
+            """,
+            variants,
+            limit + 1,  # the current call may be among them
+        )
+        tickets = await conn.fetch(
+            """
+            SELECT reference, category, status, channel, created_at, note, caller_name
+            FROM tickets WHERE caller_number = $1 AND status IN ('open', 'in_progress')
+            ORDER BY created_at DESC LIMIT 10
+            """,
+            normalize_number(number, region),
+        )
+    recent = [{**dict(r), "started_at": iso(r["started_at"].timestamp())} for r in calls]
+    open_tickets = [{**dict(t), "created_at": iso(t["created_at"].timestamp())} for t in tickets]
+    return recent, open_tickets
+
+
+def topics_for(agent: str | None, interface: str | None) -> list[str]:
+    """The hub topics an agent's screens listen on: their member name and their interface."""
+    found = []
+    if agent:
+        found.append(f"agent:{agent}")
+    if interface:
+        found.append(f"iface:{interface}")
+    return found
+
+
+class ScreenPop:
+    """Subscriber that pushes ringing, connected and ended pops to agents' screens."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        pool: Callable[[], Any],
+        settings: Settings,
+        *,
+        recent_limit: int = 10_000,
+    ) -> None:
+        self.hub = hub
+        self._pool = pool
+        self.settings = settings
+        self.region = settings.phone_region
+        self._history: dict[tuple[str, str], asyncio.Task[History]] = {}
+        self._stage: dict[tuple[str, str, str], str] = {}  # (server, linkedid, agent) -> stage
+        self.current: dict[str, str] = {}  # topic -> the last pop sent there (for reconnects)
+        self.ended: OrderedDict[tuple[str, str], Call] = OrderedDict()
+        self._recent_limit = recent_limit
+        self.pops = 0
+
+    # ---- effects in --------------------------------------------------------------------
+
+    def __call__(self, effects: list[Effect]) -> None:
+        """Handles a batch of effects; never blocks."""
+        for effect in effects:
+            if isinstance(effect, CallStarted | QueueJoined):
+                self._prefetch(effect.call)
+            elif isinstance(effect, AgentOffered):
+                self._prefetch(effect.call)
+                self._push("ringing", effect.call, effect.visit, effect.offer)
+            elif isinstance(effect, CallAnswered):
+                self._push("connected", effect.call, effect.visit, None)
+                self._cancel_others(effect.call, effect.visit)
+            elif isinstance(effect, VisitEnded):
+                if effect.visit.agent:
+                    self._push("ended", effect.call, effect.visit, None)
+                self._cancel_others(effect.call, effect.visit)
+            elif isinstance(effect, CallEnded):
+                self._finish(effect.call)
+
+    def _prefetch(self, call: Call) -> None:
+        """Starts fetching the caller's history once their number is known."""
+        key = (call.server, call.linkedid)
+        if key in self._history or not call.caller_number or self._pool() is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            caller_history(self._pool(), call.caller_number, self.region)
+        )
+        task.add_done_callback(_log_failure)
+        self._history[key] = task
+
+    def _ready_history(self, call: Call) -> tuple[History, bool]:
+        """The history if it has arrived, and whether it is still pending."""
+        task = self._history.get((call.server, call.linkedid))
+        if task is None:
+            return ([], []), False
+        if not task.done():
+            return ([], []), True
+        if task.cancelled() or task.exception() is not None:
+            return ([], []), False
+        return task.result(), False
+
+    # ---- pops out ----------------------------------------------------------------------
+
+    def _push(self, stage: str, call: Call, visit: Visit, offer: Offer | None) -> None:
+        agent = offer.agent if offer else visit.agent
+        interface = offer.interface if offer else visit.interface
+        key = (call.server, call.linkedid, agent or interface or "")
+        previous = self._stage.get(key)
+        if previous is not None and _STAGE_ORDER[previous] > _STAGE_ORDER[stage]:
+            return
+        self._stage[key] = stage
+        (recent, tickets), pending = self._ready_history(call)
+        pop = build_pop(
+            call,
+            visit,
+            offer,
+            stage=stage,
+            recent_calls=recent,
+            open_tickets=tickets,
+            history_pending=pending,
+            region=self.region,
+        )
+        self._send(topics_for(agent, interface), pop, stage)
+        if pending:
+            task = self._history[(call.server, call.linkedid)]
+            task.add_done_callback(lambda _: self._resend(stage, key, call, visit, offer))
+
+    def _resend(
+        self, stage: str, key: tuple[str, str, str], call: Call, visit: Visit, offer: Offer | None
+    ) -> None:
+        """Sends the pop again with the history, unless the call has moved on meanwhile."""
+        if self._stage.get(key) == stage:
+            self._stage.pop(key)
+            self._push(stage, call, visit, offer)
+
+    def _send(self, topics: list[str], message: dict[str, Any], stage: str) -> None:
+        text = json.dumps(message, ensure_ascii=False)
+        for topic in topics:
+            if stage in ("ended", "cancel"):
+                self.current.pop(topic, None)
+            else:
+                self.current[topic] = text
+        self.pops += 1
+        self.hub.publish(topics, text)
+
+    def _cancel_others(self, call: Call, visit: Visit) -> None:
+        """Tells agents whose phone rang for this visit but who did not take it to clear it."""
+        for offer in visit.offers:
+            if offer.agent == visit.agent and visit.agent is not None:
+                continue
+            key = (call.server, call.linkedid, offer.agent or offer.interface)
+            if self._stage.get(key) != "ringing":
+                continue
+            self._stage[key] = "cancel"
+            message = {
+                "type": "cancel",
+                "server": call.server,
+                "linkedid": call.linkedid,
+                "reason": "answered_elsewhere" if visit.agent else (visit.outcome or "ended"),
+            }
+            self._send(topics_for(offer.agent, offer.interface), message, "cancel")
+
+    def _finish(self, call: Call) -> None:
+        """Forgets a finished call's pop state and keeps it for dispositions and /pop."""
+        task = self._history.pop((call.server, call.linkedid), None)
+        if task is not None and not task.done():
+            task.cancel()
+        for visit in call.visits:
+            self._cancel_others(call, visit)
+        for key in [k for k in self._stage if k[:2] == (call.server, call.linkedid)]:
+            del self._stage[key]
+        self.ended[(call.server, call.linkedid)] = call
+        while len(self.ended) > self._recent_limit:
+            self.ended.popitem(last=False)
+
+    # ---- lookups -----------------------------------------------------------------------
+
+    def find(self, calls: Iterable[Call], linkedid: str, server: str | None = None) -> Call | None:
+        """A live (from ``calls``) or recently ended call by linkedid."""
+        for call in calls:
+            if call.linkedid == linkedid and server in (None, call.server):
+                return call
+        for (srv, lid), call in reversed(self.ended.items()):
+            if lid == linkedid and server in (None, srv):
+                return call
+        return None
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("caller_history_failed", error=repr(task.exception()))
