@@ -132,6 +132,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Subscribes the screen-pop to the service while the app runs."""
     app[SERVICE].subscribe(app[SCREENPOP])
     yield
+
+
+async def _close_screens(app: web.Application) -> None:
+    """Closes the agents' WebSockets first, so shutdown does not wait for them."""
     await app[HUB].close()
 
 
@@ -146,3 +150,4 @@ def setup(app: web.Application) -> None:
     for path in _STATIC:
         app.router.add_get(path, static)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_close_screens)
