@@ -6,6 +6,21 @@ from dataclasses import dataclass, field
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 UNKNOWN = "<unknown>"
+_SNAPSHOT = frozenset(
+    {
+        "name",
+        "state",
+        "cid_num",
+        "cid_name",
+        "conn_num",
+        "conn_name",
+        "context",
+        "exten",
+        "priority",
+        "uniqueid",
+        "linkedid",
+    }
+)
 CAUSE_TXT = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 19: "No user responding"}
 
 
@@ -31,9 +46,26 @@ class Channel:
     answered: float | None = None
     hungup: bool = False
     variables: dict[str, str] = field(default_factory=dict)
+    _block: str | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # The unprefixed block is rendered for most events of a channel; it is cached and
+        # dropped whenever a field it shows changes.
+        object.__setattr__(self, name, value)
+        if name in _SNAPSHOT:
+            object.__setattr__(self, "_block", None)
 
     def block(self, prefix: str = "") -> str:
         """The channel snapshot headers (Channel … Linkedid), optionally prefixed (Dest…)."""
+        if not prefix:
+            cached = self._block
+            if cached is None:
+                cached = self._render("")
+                object.__setattr__(self, "_block", cached)
+            return cached
+        return self._render(prefix)
+
+    def _render(self, prefix: str) -> str:
         p = prefix
         return (
             f"{p}Channel: {self.name}\r\n"

@@ -10,7 +10,7 @@ import heapq
 import itertools
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from callcenter.sim import wire
@@ -40,15 +40,14 @@ _BITS = {p: wire.privilege_mask(p) for p in (CALL, DIALPLAN, AGENT, CDR, DTMF, U
 _STEP = 0.000001
 
 
-@dataclass(order=True, slots=True)
+@dataclass(eq=False, slots=True)
 class Timer:
     """A scheduled callback; cancelling only flags it (the heap drops it lazily)."""
 
     at: float
-    seq: int
-    fn: Callable[..., None] = field(compare=False)
-    args: tuple[Any, ...] = field(compare=False, default=())
-    cancelled: bool = field(compare=False, default=False)
+    fn: Callable[..., None]
+    args: tuple[Any, ...] = ()
+    cancelled: bool = False
 
     def cancel(self) -> None:
         """Stops the callback from running."""
@@ -60,13 +59,14 @@ class Scheduler:
 
     def __init__(self) -> None:
         self.now = 0.0
-        self._heap: list[Timer] = []
+        # (time, sequence, timer): plain tuples compare fast; the sequence keeps FIFO order.
+        self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
 
     def at(self, when: float, fn: Callable[..., None], *args: Any) -> Timer:
         """Runs ``fn(*args)`` at simulated time ``when`` (never in the past)."""
-        timer = Timer(max(when, self.now), next(self._seq), fn, args)
-        heapq.heappush(self._heap, timer)
+        timer = Timer(max(when, self.now), fn, args)
+        heapq.heappush(self._heap, (timer.at, next(self._seq), timer))
         return timer
 
     def after(self, delay: float, fn: Callable[..., None], *args: Any) -> Timer:
@@ -76,16 +76,16 @@ class Scheduler:
     def next_time(self) -> float | None:
         """When the next live callback is due, or None if nothing is scheduled."""
         heap = self._heap
-        while heap and heap[0].cancelled:
+        while heap and heap[0][2].cancelled:
             heapq.heappop(heap)
-        return heap[0].at if heap else None
+        return heap[0][0] if heap else None
 
     def run_until(self, until: float, limit: int | None = None) -> int:
         """Runs every callback due at or before ``until`` in time order; returns how many ran."""
         heap = self._heap
         ran = 0
-        while heap and heap[0].at <= until and (limit is None or ran < limit):
-            timer = heapq.heappop(heap)
+        while heap and heap[0][0] <= until and (limit is None or ran < limit):
+            timer = heapq.heappop(heap)[2]
             if timer.cancelled:
                 continue
             self.now = max(self.now, timer.at)
@@ -123,7 +123,9 @@ class Pbx:
         self.wanted = wire.ALL_CLASSES  # OR of what the connected sessions want
         self.events_emitted = 0
         self.boot_epoch = int(epoch)
-        self._last_ts = 0.0
+        self._last_us = 0
+        self._last_sec = -1
+        self._sec_text = ""
         self.queues: dict[str, Queue] = {}
         self.devices: dict[str, Device] = {}
         # Decides each ring's RD (seconds | "never" | "rand"); the default reads the
@@ -153,10 +155,16 @@ class Pbx:
         """The current simulated time as epoch seconds."""
         return self.epoch + self.sched.now
 
-    def _stamp(self) -> float:
-        ts = max(self.epoch + self.sched.now, self._last_ts + _STEP)
-        self._last_ts = ts
-        return ts
+    def _stamp(self) -> str:
+        """The next event's Timestamp, in whole microseconds, never going backwards."""
+        us = int((self.epoch + self.sched.now) * 1_000_000)
+        if us <= self._last_us:
+            us = self._last_us + 1
+        self._last_us = us
+        sec = us // 1_000_000
+        if sec != self._last_sec:
+            self._last_sec, self._sec_text = sec, f"{sec}."
+        return f"{self._sec_text}{us - sec * 1_000_000:06d}"
 
     # ---- output -----------------------------------------------------------------------------
 
@@ -172,10 +180,10 @@ class Pbx:
         self.events_emitted += 1
         ts = self._stamp()
         if self.config.timestampevents:
-            text = f"Event: {name}\r\nPrivilege: {privilege}\r\nTimestamp: {wire.fmt_ts(ts)}\r\n"
+            text = f"Event: {name}\r\nPrivilege: {privilege}\r\nTimestamp: {ts}\r\n{body}\r\n"
         else:
-            text = f"Event: {name}\r\nPrivilege: {privilege}\r\n"
-        self.outbox.append((bits, text + body + "\r\n"))
+            text = f"Event: {name}\r\nPrivilege: {privilege}\r\n{body}\r\n"
+        self.outbox.append((bits, text))
 
     def take_output(self) -> list[tuple[int, str]]:
         """Hands over the queued events and starts a new batch."""

@@ -164,6 +164,7 @@ def add_member(
         last_pause=now if paused else 0,
     )
     queue.members.append(member)
+    queue.penalty_members += penalty != 0
     device.members.append(member)
     if emit:
         pbx.emit("QueueMemberAdded", AGENT, member.body())
@@ -178,6 +179,7 @@ def remove_member(pbx: Pbx, queue: Queue, interface: str) -> bool:
     if member is None:
         return False
     queue.members.remove(member)
+    queue.penalty_members -= member.penalty != 0
     member.device.members.remove(member)
     for pos, other in enumerate(queue.members):
         other.queuepos = pos

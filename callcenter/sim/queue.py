@@ -38,15 +38,26 @@ class Queue:
     completed: int = 0
     abandoned: int = 0
     completed_in_sl: int = 0
+    penalty_members: int = 0
 
     @property
     def name(self) -> str:
         """The queue's name."""
         return self.config.name
 
-    def available(self, now: float) -> int:
-        """Members app_queue counts as available for "is it my turn" (wrap-up overrides)."""
-        return sum(1 for m in self.members if m.free(now))
+    @property
+    def penalties(self) -> bool:
+        """Whether any member has a penalty (then rrmemory must sort by metric)."""
+        return self.penalty_members > 0
+
+    def available_over(self, count: int, now: float) -> bool:
+        """Whether more than ``count`` members are available (wrap-up overrides status)."""
+        for m in self.members:
+            if m.free(now):
+                if count == 0:
+                    return True
+                count -= 1
+        return False
 
     def sl_perf(self) -> str:
         """Service level performance as app_queue prints it."""
@@ -169,15 +180,15 @@ _RESET_VARS = (
 
 
 def _our_turn(entry: Entry, now: float) -> bool:
+    """app_queue's is_our_turn: fewer idle callers ahead than members available."""
     queue = entry.queue
-    avail = queue.available(now)
     ahead = 0
     for other in queue.entries:
         if other is entry:
             break
         if not other.pending:
             ahead += 1
-    return ahead < avail
+    return queue.available_over(ahead, now)
 
 
 def _turn(pbx: Pbx, entry: Entry) -> None:
@@ -199,13 +210,25 @@ def _metric(queue: Queue, member: Member) -> int:
 def _try_calling(pbx: Pbx, entry: Entry) -> None:
     queue = entry.queue
     now = pbx.now_epoch()
-    order = sorted(queue.members, key=lambda m: _metric(queue, m))
-    for i, member in enumerate(order):
-        if member.free(now):
-            # rrmemory remembers the next candidate after the one it rings.
-            queue.rrpos = order[i + 1].queuepos if i + 1 < len(order) else 0
-            _ring(pbx, entry, member)
-            return
+    members = queue.members
+    count = len(members)
+    if queue.penalties:
+        order = sorted(members, key=lambda m: _metric(queue, m))
+        for i, member in enumerate(order):
+            if member.free(now):
+                # rrmemory remembers the next candidate after the one it rings.
+                queue.rrpos = order[i + 1].queuepos if i + 1 < count else 0
+                _ring(pbx, entry, member)
+                return
+    else:
+        # Without penalties the metric order is the member list rotated at rrpos.
+        cut = min(queue.rrpos, count)
+        for i in range(count):
+            member = members[(cut + i) % count]
+            if member.free(now):
+                queue.rrpos = members[(cut + i + 1) % count].queuepos if i + 1 < count else 0
+                _ring(pbx, entry, member)
+                return
     entry.timer = pbx.sched.after(queue.config.retry, _turn, pbx, entry)
 
 

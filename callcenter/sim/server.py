@@ -20,7 +20,7 @@ from callcenter.sim.engine import SECURITY, Pbx
 
 log = logging.getLogger(__name__)
 
-_WRITE_LIMIT = 64 * 1024 * 1024  # a client this far behind is dropped (Asterisk: writetimeout)
+_HIGH_WATER = 1 << 20  # bytes queued for a client before the clock waits for it
 _BATCH = 2000  # scheduler callbacks between two flushes, so slow ticks still stream
 
 
@@ -47,14 +47,8 @@ class Session:
     written: int = field(default=0)
 
     def send(self, text: str) -> None:
-        """Writes to the client unless it is gone; a client too far behind is dropped."""
+        """Writes to the client unless it is gone (the clock waits for slow readers)."""
         if self.closing or self.writer.is_closing():
-            return
-        transport = self.writer.transport
-        if transport.get_write_buffer_size() > _WRITE_LIMIT:
-            log.warning("AMI client %s too slow; disconnecting", self.peer)
-            self.closing = True
-            transport.abort()
             return
         data = text.encode()
         self.written += len(data)
@@ -71,8 +65,10 @@ class AmiServer:
         credentials: Credentials | None = None,
         speed: float | None = 1.0,
         auth_fail_delay: float = 1.0,
+        write_timeout: float = 5.0,
     ) -> None:
         self.pbx = pbx
+        self.write_timeout = write_timeout  # manager.conf writetimeout
         self.credentials = credentials or Credentials()
         self.speed = speed
         self.auth_fail_delay = auth_fail_delay  # Asterisk sleeps 1 s before the failure
@@ -150,7 +146,21 @@ class AmiServer:
             self.lag = now - nxt
             sched.run_until(now, _BATCH)
             self.flush()
-            await asyncio.sleep(0)
+            await self._backpressure()
+
+    async def _backpressure(self) -> None:
+        """Lets slow readers catch up (simulated time lags instead of memory growing);
+        one that reads nothing for ``writetimeout`` seconds is dropped, as Asterisk does."""
+        for s in list(self.sessions):
+            if s.closing or s.writer.transport.get_write_buffer_size() < _HIGH_WATER:
+                continue
+            try:
+                await asyncio.wait_for(s.writer.drain(), self.write_timeout)
+            except (TimeoutError, ConnectionError):
+                log.warning("AMI client %s too slow; disconnecting", s.peer)
+                s.closing = True
+                s.writer.transport.abort()
+        await asyncio.sleep(0)
 
     # ---- output ---------------------------------------------------------------------------
 

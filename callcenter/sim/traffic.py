@@ -125,8 +125,8 @@ def load_params(calls_per_second: float, agents: int) -> TrafficParams:
     rate_h = calls_per_second * 3600
     ring = 2.5
     wrapup = 3.0
-    # ~85 % occupancy: each agent handles 0.85 * agents / rate seconds of work per call.
-    talk = max(2.0, 0.85 * agents / calls_per_second - ring - wrapup)
+    # ~75 % occupancy: each call may take 0.75 * agents / rate seconds of an agent's time.
+    talk = max(2.0, 0.75 * agents / calls_per_second - ring - wrapup - 1.0)
     hours = tuple(range(24))
     return TrafficParams(
         calls_per_year=int(rate_h * 24),

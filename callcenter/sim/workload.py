@@ -6,6 +6,7 @@ with the staffing profile, take pauses (QueuePause with Turkish reasons), answer
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -170,13 +171,19 @@ class Workload:
             self._plan_pauses(base, tod)
         self._staff(p.staff(hour))
         end_h = hour + 1
-        for t in traffic.arrivals(p, self.rng, self._volume, tod / 3600, end_h):
-            self.pbx.sched.at(base + t, self._arrive)
+        times = iter(traffic.arrivals(p, self.rng, self._volume, tod / 3600, end_h))
+        self._next_arrival(base, times)  # one at a time: a busy hour is 90,000 in load mode
         self.pbx.sched.at(base + end_h * 3600.0, self._hour)
 
-    def _arrive(self) -> None:
+    def _next_arrival(self, base: float, times: Iterator[float]) -> None:
+        t = next(times, None)
+        if t is not None:
+            self.pbx.sched.at(base + t, self._arrive, base, times)
+
+    def _arrive(self, base: float, times: Iterator[float]) -> None:
         plan = traffic.caller_plan(self.params, self.rng)
         self.pbx.originate(plan, None, originated=False)
+        self._next_arrival(base, times)
 
     def _staff(self, wanted: int) -> None:
         for ext in self.exts[:wanted]:
