@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from callcenter import events
 from callcenter.config import Settings
 from callcenter.model import (
     CallAnswered,
@@ -148,13 +149,34 @@ class Service:
             await self.start_ami()
 
     async def start_ami(self) -> None:
-        """Starts one AMI client per configured Asterisk server."""
-        from callcenter.ami import AmiClient
+        """Starts one AMI client per configured Asterisk server.
+
+        Rejected credentials stop the start-up with a clear error; an unreachable server is
+        logged and retried in the background, so one PBX down does not stop the others.
+        """
+        from callcenter.ami import AmiClient, AmiConnectError
 
         for server in self.settings.asterisk:
-            client = AmiClient(server, self.ami_sink)
+            # VarSet floods are dropped from the raw text, before a message is even parsed.
+            client = AmiClient(server, self.ami_sink, drop_raw=events.is_noise)
             self.clients[server.name] = client
-            await client.start()
+            try:
+                await client.start()
+            except AmiConnectError as exc:
+                log.warning("ami_unreachable_retrying", server=server.name, error=str(exc))
+                client = AmiClient(server, self.ami_sink, drop_raw=events.is_noise)
+                self.clients[server.name] = client
+                await client.start(wait=False)
+            self._tasks.append(
+                asyncio.create_task(self._watch(client), name=f"watch:{server.name}")
+            )
+
+    async def _watch(self, client: Any) -> None:
+        """Logs the error that stopped an AMI client for good (a refused re-login)."""
+        try:
+            await client.wait_closed()
+        except Exception as exc:
+            log.error("ami_stopped", server=client.server.name, error=str(exc))
 
     async def drain(self) -> None:
         """Waits until every queued AMI message has been processed."""
