@@ -48,6 +48,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from callcenter.config import AsteriskServer
+from callcenter.events import parse_message
 
 __all__ = [
     "DEFAULT_RESYNC_ACTIONS",
@@ -61,7 +62,6 @@ __all__ = [
     "AmiError",
     "AmiTimeout",
     "Sink",
-    "parse_message",
     "record_trace",
 ]
 
@@ -114,28 +114,6 @@ class AmiTimeout(AmiError):
 
 class AmiDisconnected(AmiError):
     """The link is down: the action was not sent, or its answer can no longer arrive."""
-
-
-def parse_message(raw: str) -> dict[str, str]:
-    """Splits one AMI message into headers; the last of repeated headers wins.
-
-    ``Output`` lines (the Command action's result) are joined with newlines; a line without a
-    colon is kept under ``"_garbage"`` so the pipeline can count it.
-    """
-    headers: dict[str, str] = {}
-    for line in raw.split(_EOL):
-        if not line:
-            continue
-        key, sep, value = line.partition(":")
-        if not sep:
-            headers["_garbage"] = line
-            continue
-        value = value[1:] if value.startswith(" ") else value
-        if key == "Output" and key in headers:
-            headers[key] += "\n" + value
-        else:
-            headers[key] = value
-    return headers
 
 
 class _Action(Action):

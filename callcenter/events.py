@@ -22,7 +22,8 @@ _UNKNOWN = "<unknown>"
 def parse_message(text: str) -> dict[str, str]:
     """Splits one AMI message (``Key: Value`` lines) into a header dictionary.
 
-    A repeated header keeps its last value; a line without a colon is kept under the key
+    A repeated header keeps its last value, except ``Output`` lines (the Command action's
+    result), which are joined with newlines; a line without a colon is kept under the key
     ``"_garbage"`` so callers can count it.
     """
     headers: dict[str, str] = {}
@@ -33,7 +34,11 @@ def parse_message(text: str) -> dict[str, str]:
         if not sep:
             headers["_garbage"] = line
             continue
-        headers[key] = value[1:] if value.startswith(" ") else value
+        value = value[1:] if value.startswith(" ") else value
+        if key == "Output" and key in headers:
+            headers[key] += "\n" + value
+        else:
+            headers[key] = value
     return headers
 
 
