@@ -6,6 +6,7 @@ and the history (earlier calls, open tickets) is handed in by the caller of ``bu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,13 @@ def parse_number(raw: str | None, region: str = "TR") -> phonenumbers.PhoneNumbe
 
 def format_number(raw: str | None, region: str = "TR") -> dict[str, Any]:
     """The number as received, in E.164 and in national format (None when not parseable)."""
+    return dict(_formats(raw, region))
+
+
+# Parsing a number costs about a tenth of a millisecond and a caller's number is formatted at
+# every stage of the call, so the results are cached.
+@functools.lru_cache(maxsize=8192)
+def _formats(raw: str | None, region: str) -> dict[str, Any]:
     number = parse_number(raw, region)
     if number is None:
         return {"number": raw or None, "e164": None, "national": None, "valid": False}
@@ -59,23 +67,28 @@ def format_number(raw: str | None, region: str = "TR") -> dict[str, Any]:
 
 def normalize_number(raw: str | None, region: str = "TR") -> str | None:
     """The key a number is stored and matched under: E.164 if parseable, else its digits."""
-    number = parse_number(raw, region)
-    if number is not None:
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    text = _plain(raw)
-    return text or None
+    e164: str | None = _formats(raw, region)["e164"]
+    return e164 or _plain(raw) or None
+
+
+@functools.lru_cache(maxsize=8192)
+def _variants(raw: str | None, region: str) -> tuple[str, ...]:
+    return tuple(_number_variants(raw, region))
 
 
 def number_variants(raw: str | None, region: str = "TR") -> list[str]:
     """The spellings one number may have in the call log (as received, national, E.164…)."""
-    if not _plain(raw):
+    return list(_variants(raw, region))
+
+
+def _number_variants(raw: str | None, region: str) -> list[str]:
+    plain = _plain(raw)
+    if raw is None or not plain:
         return []
-    found = {v for v in (raw, _plain(raw)) if v}
-    number = parse_number(raw, region)
-    if number is not None:
-        fmt = phonenumbers.PhoneNumberFormat
-        e164 = phonenumbers.format_number(number, fmt.E164)
-        national = _plain(phonenumbers.format_number(number, fmt.NATIONAL))
+    found = {raw, plain}
+    formats = _formats(raw, region)
+    if formats["e164"]:
+        e164, national = formats["e164"], _plain(formats["national"])
         found.update({e164, e164.lstrip("+"), national, national.lstrip("0")})
     return sorted(found)
 

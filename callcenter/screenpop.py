@@ -27,7 +27,6 @@ from callcenter.model import (
     QueueJoined,
     Visit,
     VisitEnded,
-    iso,
 )
 from callcenter.popup import build_pop, normalize_number, number_variants
 from callcenter.web.hub import Hub
@@ -35,6 +34,28 @@ from callcenter.web.hub import Hub
 log = structlog.get_logger(__name__)
 
 History = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+# Times as ISO 8601 UTC with milliseconds, the model's format. The call limit is one more than
+# shown, as the current call may be among them.
+_HISTORY = """
+SELECT
+  (SELECT json_agg(c ORDER BY c.sort DESC) FROM (
+     SELECT c.server, c.linkedid, c.caller_name, c.outcome, c.agent, c.queue, c.wait_s,
+            c.talk_s, c.started_at AS sort,
+            to_char(c.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+              AS started_at,
+            (SELECT d.kind FROM call_dispositions d
+             WHERE d.server = c.server AND d.linkedid = c.linkedid
+             ORDER BY d.created_at LIMIT 1) AS disposition
+     FROM calls c WHERE c.caller_number = ANY($1::text[])
+     ORDER BY c.started_at DESC LIMIT $2) c) AS calls,
+  (SELECT json_agg(t ORDER BY t.sort DESC) FROM (
+     SELECT reference, category, status, channel, note, caller_name, created_at AS sort,
+            to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+              AS created_at
+     FROM tickets WHERE caller_number = $3 AND status IN ('open', 'in_progress')
+     ORDER BY created_at DESC LIMIT 10) t) AS tickets
+"""
 _STAGE_ORDER = {"ringing": 0, "connected": 1, "ended": 2, "cancel": 2}
 
 
@@ -45,30 +66,10 @@ async def caller_history(
     variants = number_variants(number, region)
     if not variants:
         return [], []
-    async with pool.acquire() as conn:
-        calls = await conn.fetch(
-            """
-            SELECT c.server, c.linkedid, c.caller_name, c.started_at, c.outcome, c.agent, c.queue,
-                   c.wait_s, c.talk_s,
-                   (SELECT d.kind FROM call_dispositions d
-                    WHERE d.server = c.server AND d.linkedid = c.linkedid
-                    ORDER BY d.created_at LIMIT 1) AS disposition
-            FROM calls c WHERE c.caller_number = ANY($1::text[])
-            ORDER BY c.started_at DESC LIMIT $2
-            """,
-            variants,
-            limit + 1,  # the current call may be among them
-        )
-        tickets = await conn.fetch(
-            """
-            SELECT reference, category, status, channel, created_at, note, caller_name
-            FROM tickets WHERE caller_number = $1 AND status IN ('open', 'in_progress')
-            ORDER BY created_at DESC LIMIT 10
-            """,
-            normalize_number(number, region),
-        )
-    recent = [{**dict(r), "started_at": iso(r["started_at"].timestamp())} for r in calls]
-    open_tickets = [{**dict(t), "created_at": iso(t["created_at"].timestamp())} for t in tickets]
+    # One round trip: the history is on the path of the pop.
+    row = await pool.fetchrow(_HISTORY, variants, limit + 1, normalize_number(number, region))
+    recent = json.loads(row["calls"]) if row["calls"] else []
+    open_tickets = json.loads(row["tickets"]) if row["tickets"] else []
     return recent, open_tickets
 
 
