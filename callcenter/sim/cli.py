@@ -93,8 +93,9 @@ class Simulator:
         return self.port
 
     async def stop(self) -> None:
-        """Disconnects every client and stops."""
+        """Disconnects every client and stops (disposition calls get two seconds to finish)."""
         await self.server.close()
+        await self.pbx.hooks.drain()
 
     async def __aenter__(self) -> Simulator:
         await self.start()

@@ -67,6 +67,17 @@ class Hooks:
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
+    async def drain(self, grace_s: float = 2.0) -> None:
+        """Waits a little for disposition tasks still running, then cancels the rest."""
+        pending = set(self._tasks)
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
     def call_ended(self, call: Any) -> None:
         """Tells the progress hook a call's last channel is gone."""
         if self.on_call_ended is not None:
