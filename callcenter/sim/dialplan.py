@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from callcenter.sim import connect
 from callcenter.sim import queue as q
 from callcenter.sim.channels import Channel, local_block
 from callcenter.sim.config import IVR_DID
@@ -242,7 +243,7 @@ class InboundCall:
     def flush_redirected(self) -> None:
         """AgentComplete for agents the caller was redirected away from (see talk.redirect)."""
         for attempt in self.redirected:
-            info = q.agent_complete(self.pbx, attempt, "caller", with_dest=False)
+            info = connect.agent_complete(self.pbx, attempt, "caller", with_dest=False)
             self.pbx.hooks.call_answered_end(info)
         self.redirected.clear()
 

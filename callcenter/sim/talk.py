@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from callcenter.sim import agentleg
+from callcenter.sim import agentleg, connect
 from callcenter.sim import queue as q
 from callcenter.sim.engine import CALL, Pbx
 
@@ -62,19 +62,19 @@ def caller_ends(pbx: Pbx, call: InboundCall) -> None:
     call.cdr_c2()
     pbx.varset(c1, "BRIDGEPEER", "")
     pbx.varset(a1, "BRIDGEPEER", "")
-    q.bridge_leave(pbx, bridge, c1)
+    connect.bridge_leave(pbx, bridge, c1)
     queue = attempt.entry.queue
     pbx.varsets(c1, queue.variables())
     talk = pbx.now_epoch() - (attempt.connected or pbx.now_epoch())
     pbx.varsets(c1, _end_times(pbx, call, talk))
     pbx.varsets(c1, queue.variables())
     pbx.soft_hangup(c1)
-    info = q.agent_complete(pbx, attempt, "caller")
+    info = connect.agent_complete(pbx, attempt, "caller")
     pbx.hangup(c2)
     pbx.devstate("Local/cust@callers", "NOT_INUSE")
     call.cdr_c1("ANSWERED", a1.name)
     pbx.hangup(c1)
-    q.bridge_leave(pbx, bridge, a1)
+    connect.bridge_leave(pbx, bridge, a1)
     pbx.devstate("Local/cust@callers", "NOT_INUSE")
     if bridge is not None:
         pbx.emit("BridgeDestroy", CALL, bridge.block())
@@ -99,14 +99,14 @@ def agent_ends(pbx: Pbx, attempt: Attempt) -> None:
     pbx.newexten(a2, 15, "Hangup")
     agentleg.hangup_handler(pbx, leg, completed=True)
     pbx.hangup_request(a1)
-    info = q.agent_complete(pbx, attempt, "agent")
+    info = connect.agent_complete(pbx, attempt, "agent")
     pbx.varset(a1, "BRIDGEPEER", "")
     pbx.cdr(a2, dest_channel="", disposition="ANSWERED", answer=a2.answered)
     pbx.hangup(a2)
     pbx.varset(c1, "BRIDGEPEER", "")
-    q.bridge_leave(pbx, bridge, a1)
+    connect.bridge_leave(pbx, bridge, a1)
     pbx.hangup(a1)
-    q.bridge_leave(pbx, bridge, c1)
+    connect.bridge_leave(pbx, bridge, c1)
     if bridge is not None:
         pbx.emit("BridgeDestroy", CALL, bridge.block())
     queue = attempt.entry.queue
@@ -144,7 +144,7 @@ def _end_times(pbx: Pbx, call: InboundCall, talk: float) -> list[tuple[str, obje
 def _release_agent(pbx: Pbx, attempt: Attempt, *, completed: bool) -> None:
     """The agent's pair leaves the bridge and hangs up (transfer and redirect)."""
     leg, bridge = attempt.leg, attempt.bridge
-    q.bridge_leave(pbx, bridge, leg.a1)
+    connect.bridge_leave(pbx, bridge, leg.a1)
     if bridge is not None:
         pbx.emit("BridgeDestroy", CALL, bridge.block())
     pbx.hangup_request(leg.a2)
@@ -173,10 +173,10 @@ def blind_transfer(pbx: Pbx, attempt: Attempt, context: str, exten: str, queue: 
         + f"IsExternal: Yes\r\nContext: {context}\r\nExtension: {exten}\r\n"
     )
     pbx.emit("BlindTransfer", CALL, body)
-    q.bridge_leave(pbx, bridge, c1)
+    connect.bridge_leave(pbx, bridge, c1)
     pbx.varsets(c1, [("DIALEDTIME", int(pbx.now_epoch() - c1.created))])
     pbx.varsets(c1, [("ANSWEREDTIME", 0), ("ANSWEREDTIME_MS", 0)])
-    info = q.agent_complete(pbx, attempt, "transfer")
+    info = connect.agent_complete(pbx, attempt, "transfer")
     pbx.varsets(c1, attempt.entry.queue.variables())
     _release_agent(pbx, attempt, completed=True)
     call.attempt = None
@@ -201,7 +201,7 @@ def redirect(pbx: Pbx, call: InboundCall, context: str, exten: str, queue: str) 
     c1.goto(context, exten, 1)
     pbx.newexten(c1, 1, old_app, old_data)
     pbx.varset(attempt.leg.a1, "BRIDGEPEER", "")
-    q.bridge_leave(pbx, attempt.bridge, c1)
+    connect.bridge_leave(pbx, attempt.bridge, c1)
     pbx.varsets(c1, [("DIALEDTIME", int(pbx.now_epoch() - c1.created))])
     pbx.varsets(c1, [("ANSWEREDTIME", 0), ("ANSWEREDTIME_MS", 0)])
     pbx.varsets(c1, attempt.entry.queue.variables())
