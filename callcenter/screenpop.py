@@ -114,6 +114,7 @@ class ScreenPop:
                 self._prefetch(effect.call)
             elif isinstance(effect, AgentOffered):
                 self._prefetch(effect.call)
+                self._cancel_others(effect.call, effect.visit, ended_only=True)
                 self._push("ringing", effect.call, effect.visit, effect.offer)
             elif isinstance(effect, CallAnswered):
                 self._push("connected", effect.call, effect.visit, None)
@@ -191,20 +192,30 @@ class ScreenPop:
         self.pops += 1
         self.hub.publish(topics, text)
 
-    def _cancel_others(self, call: Call, visit: Visit) -> None:
-        """Tells agents whose phone rang for this visit but who did not take it to clear it."""
+    def _cancel_others(self, call: Call, visit: Visit, *, ended_only: bool = False) -> None:
+        """Tells agents whose phone rang for this visit but who did not take it to clear it.
+
+        With ``ended_only``, only offers that are already over (no answer, cancelled) count:
+        the next agent is being rung, so the previous one has stopped ringing.
+        """
         for offer in visit.offers:
             if offer.agent == visit.agent and visit.agent is not None:
+                continue
+            if ended_only and offer.result == "ringing":
                 continue
             key = (call.server, call.linkedid, offer.agent or offer.interface)
             if self._stage.get(key) != "ringing":
                 continue
             self._stage[key] = "cancel"
+            if offer.result not in ("ringing", "answered"):
+                reason = offer.result
+            else:
+                reason = "answered_elsewhere" if visit.agent else (visit.outcome or "ended")
             message = {
                 "type": "cancel",
                 "server": call.server,
                 "linkedid": call.linkedid,
-                "reason": "answered_elsewhere" if visit.agent else (visit.outcome or "ended"),
+                "reason": reason,
             }
             self._send(topics_for(offer.agent, offer.interface), message, "cancel")
 

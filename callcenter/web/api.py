@@ -38,12 +38,12 @@ class CallInfo:
     linkedid: str
     caller_number: str | None
     caller_name: str | None
-    agents: set[str] = field(default_factory=set)  # member names and interfaces involved
+    agents: set[str] = field(default_factory=set)  # who answered: member names, interfaces
 
 
 def _from_call(call: Call) -> CallInfo:
-    agents = {a for v in call.visits for a in (v.agent, v.interface) if a}
-    agents |= {a for v in call.visits for o in v.offers for a in (o.agent, o.interface) if a}
+    """The call's identity and the agents who answered it (member names and interfaces)."""
+    agents = {a for v in call.visits if v.answered_at for a in (v.agent, v.interface) if a}
     return CallInfo(call.server, call.linkedid, call.caller_number, call.caller_name, agents)
 
 

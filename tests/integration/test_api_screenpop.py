@@ -144,3 +144,34 @@ async def test_websocket_needs_an_agent_identity(pool: Any, db_url: str) -> None
             hello = await receive(ws, "hello")
             assert hello["topics"] == ["agent:Zeynep Kaya"]
             await ws.close()
+
+
+async def test_unanswered_ring_is_cleared_and_only_the_answerer_may_close(
+    pool: Any, db_url: str
+) -> None:
+    async with running(db_url) as (service, server):
+        zeynep, _ = await create_token(pool, role="agent", name="z", agent="Zeynep Kaya")
+        mehmet, _ = await create_token(pool, role="agent", name="m", agent="Mehmet Öztürk")
+        async with aiohttp.ClientSession() as session:
+            rang = await connect(server, session, zeynep)
+            took = await connect(server, session, mehmet)
+            trace = Trace(service, "ring_noanswer")
+            trace.until(event("AgentCalled"))
+            assert (await receive(rang, "pop"))["stage"] == "ringing"
+            # Zeynep does not answer; the queue rings Mehmet: her screen is cleared then.
+            trace.until(event("AgentCalled"))
+            cancel = await receive(rang, "cancel")
+            assert cancel["linkedid"] == "1795884441.0" and cancel["reason"] == "no_answer"
+            trace.rest()
+            stages = [(await receive(took, "pop"))["stage"]]
+            while stages[-1] != "ended":
+                stages.append((await receive(took, "pop"))["stage"])
+            # A ringing pop may come twice: at once, then with the history.
+            assert list(dict.fromkeys(stages)) == ["ringing", "connected", "ended"]
+            await rang.close()
+            await took.close()
+        path = "/api/calls/1795884441.0/disposition"
+        status, _ = await call_json(server, "POST", path, zeynep, {"kind": "info"})
+        assert status == 403
+        status, done = await call_json(server, "POST", path, mehmet, {"kind": "info"})
+        assert status == 201 and done["agent"] == "Mehmet Öztürk"

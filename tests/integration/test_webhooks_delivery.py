@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from callcenter.config import ConfigError, Settings
+from callcenter.config import ConfigError, Settings, load_settings
 from callcenter.webhooks import (
     DeliveryWorker,
     Subscription,
@@ -346,6 +347,20 @@ def test_subscription_settings_are_validated() -> None:
                 webhook_allowed_hosts=("talep.example.org",),
             )
         )
+
+
+def test_subscriptions_from_the_environment() -> None:
+    secret = generate_secret()
+    hook = {"name": "b", "url": "https://talep.example.org/hook", "secrets": [secret]}
+    settings = load_settings(
+        env={
+            "CALLCENTER_WEBHOOKS": json.dumps([{**hook, "events": ["ticket.*"]}]),
+            "CALLCENTER_WEBHOOK_ALLOWED_HOSTS": "talep.example.org,other.example.org",
+        }
+    )
+    [sub] = subscriptions_from(settings)
+    assert sub.wants("ticket.updated") and not sub.wants("call.ended")
+    assert secret not in repr(settings)
 
 
 def test_reference_library_accepts_our_secret_format() -> None:
