@@ -66,8 +66,10 @@ class AmiServer:
         speed: float | None = 1.0,
         auth_fail_delay: float = 1.0,
         write_timeout: float = 5.0,
+        auth_timeout: float = 30.0,
     ) -> None:
         self.pbx = pbx
+        self.auth_timeout = auth_timeout  # manager.conf authtimeout
         self.write_timeout = write_timeout  # manager.conf writetimeout
         self.credentials = credentials or Credentials()
         self.speed = speed
@@ -208,14 +210,18 @@ class AmiServer:
         buffer = ""
         try:
             while not session.closing:
-                chunk = await reader.read(65536)
+                if session.authenticated:
+                    chunk = await reader.read(65536)
+                else:
+                    # manager.conf authtimeout: a session that does not log in is closed.
+                    chunk = await asyncio.wait_for(reader.read(65536), self.auth_timeout)
                 if not chunk:
                     break
                 buffer += decoder.decode(chunk).replace("\r\n", "\n").replace("\n", "\r\n")
                 while "\r\n\r\n" in buffer and not session.closing:
                     block, buffer = buffer.split("\r\n\r\n", 1)
                     await self._action(session, wire.parse_action(block))
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         except asyncio.CancelledError:
             pass  # shutting down: end quietly (a re-raise is logged by asyncio.streams)

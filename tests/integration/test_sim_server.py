@@ -279,3 +279,16 @@ async def test_run_sim_load_mode_and_the_disposition_hook() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_session_that_never_logs_in_is_closed() -> None:
+    pbx = Pbx(PbxConfig(), epoch=1_795_884_362.0, rng=random.Random(1))
+    srv = AmiServer(pbx, speed=None, auth_timeout=0.2)
+    port = await srv.start()
+    client = await AmiClient.connect("127.0.0.1", port)
+    try:
+        await asyncio.wait_for(client.closed.wait(), TIMEOUT)
+        assert [m for _, m in client.messages] == ["Asterisk Call Manager/11.0.0\r\n"]
+    finally:
+        await client.close()
+        await srv.close()
