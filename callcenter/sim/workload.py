@@ -8,9 +8,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.sim import members, traffic
 from callcenter.sim.config import PbxConfig, QueueConfig
@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from callcenter.sim.dialplan import InboundCall
     from callcenter.sim.members import Member
 
-ISTANBUL = ZoneInfo("Europe/Istanbul")
+try:
+    ISTANBUL: tzinfo = ZoneInfo("Europe/Istanbul")
+except ZoneInfoNotFoundError:  # no tz database (slim images): Turkey is UTC+3 all year
+    ISTANBUL = timezone(timedelta(hours=3), "Europe/Istanbul")
 QUEUES = ("genel", "sosyal-yardim")
 
 
