@@ -272,7 +272,7 @@ def _no_answer(pbx: Pbx, attempt: Attempt, retry: bool = True) -> None:
         entry.timer = pbx.sched.after(entry.queue.config.retry, _turn, pbx, entry)
 
 
-def _cancel_ring(pbx: Pbx, attempt: Attempt, hangup_dialplan: bool = True) -> None:
+def _cancel_ring(pbx: Pbx, attempt: Attempt) -> None:
     """The ringing agent channels go away (DialEnd CANCEL, Hangup cause 0)."""
     entry, leg = attempt.entry, attempt.leg
     if attempt.timer is not None:
