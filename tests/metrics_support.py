@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from callcenter.app import Service
 from callcenter.config import Settings
+from callcenter.events import parse_message
 from callcenter.metrics.exporter import Exporter
 from callcenter.model import Effect
 from callcenter.pipeline import Pipeline
 from callcenter.replay import iter_trace, open_trace, trace_t0
+from callcenter.web.server import Feature, make_app
 
 TRACES = Path(__file__).resolve().parent / "traces"
 
@@ -106,3 +113,35 @@ def caller_numbers(scenario: str) -> set[str]:
     """The caller numbers a scenario dialled in (none may appear in a label)."""
     meta = json.loads((TRACES / scenario / "meta.json").read_text(encoding="utf-8"))
     return {str(o["num"]) for o in meta.get("originated", []) if o.get("num")}
+
+
+@contextlib.asynccontextmanager
+async def serving(service: Service, features: list[Feature]) -> AsyncIterator[str]:
+    """Serves a service's app with some features on a free local port; yields the base URL."""
+    runner = web.AppRunner(make_app(service, features), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await asyncio.wait_for(runner.cleanup(), 15)
+
+
+class LiveFeed:
+    """Feeds a recorded trace to a service as if it arrived now (gaps squeezed to nothing)."""
+
+    def __init__(self, service: Service, scenario: str) -> None:
+        self.service = service
+        self._messages = trace_messages(scenario)
+        self.effects: list[Effect] = []
+        service.subscribe(self.effects.extend)
+
+    def until(self, done: Callable[[str, list[Effect]], bool] | None = None) -> bool:
+        """Feeds messages until ``done(text, new effects)`` holds, or the trace ends."""
+        for _, text in self._messages:
+            start = len(self.effects)
+            self.service.process("pbx1", parse_message(text), time.time())
+            if done is not None and done(text, self.effects[start:]):
+                return True
+        return False

@@ -1,0 +1,107 @@
+"""The wallboard's picture of the floor at one moment, as plain JSON-ready data.
+
+Per queue: callers waiting (with when each entered, so pages tick the waits themselves),
+agents by state and today's figures; per agent: name, state across their queues, since when.
+No caller numbers: a wallboard hangs where visitors can read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from callcenter.calls import Tracker, agent_state
+from callcenter.config import Settings, per_queue
+from callcenter.kpis import Tally
+from callcenter.metrics.definitions import AGENT_STATES
+from callcenter.metrics.today import Today, figures
+from callcenter.model import Member
+
+# Which state an agent in several queues shows: a call anywhere wins; paused only when
+# paused everywhere (a queue they still take calls from makes them available).
+_PRIORITY = ("on_call", "ringing", "wrapup", "available", "paused", "unavailable")
+_MAX_WAITS = 50  # waits listed per queue (the count is always exact)
+
+
+def snapshot(tracker: Tracker, today: Today, settings: Settings, now: float) -> dict[str, Any]:
+    """Builds the whole board; ``next_change`` is when a wrap-up ends without an event."""
+    today.roll(now)
+    wrap = {q: per_queue(settings.wrapup_seconds, q) for _, q, _ in tracker.members}
+    queues: dict[str, dict[str, Any]] = {}
+
+    def queue(name: str) -> dict[str, Any]:
+        entry = queues.get(name)
+        if entry is None:
+            entry = queues[name] = {
+                "name": name,
+                "waiting": 0,
+                "waits": [],
+                "agents": dict.fromkeys(AGENT_STATES, 0),
+                "sl_threshold_s": per_queue(settings.service_level_seconds, name),
+            }
+        return entry
+
+    for _, visit in tracker.waiting():
+        q = queue(visit.queue)
+        q["waiting"] += 1
+        if visit.entered_at is not None:
+            q["waits"].append(visit.entered_at)
+    by_agent: dict[tuple[str, str], list[tuple[Member, str]]] = {}
+    next_change: float | None = None
+    for (server, name, interface), member in tracker.members.items():
+        state = agent_state(member, now, wrap[name])
+        queue(name)["agents"][state] += 1
+        by_agent.setdefault((server, interface), []).append((member, state))
+        if state == "wrapup" and member.last_call_end is not None:
+            end = member.last_call_end + wrap[name]
+            next_change = end if next_change is None else min(next_change, end)
+    tallies = today.tallies()
+    for name in tallies:
+        queue(name)
+    totals = Tally()
+    for name, q in queues.items():
+        q["waits"] = sorted(q["waits"])[:_MAX_WAITS]
+        q["oldest_entered_at"] = q["waits"][0] if q["waits"] else None
+        tally = tallies.get(name, Tally())
+        totals += tally
+        q["today"] = figures(tally, q["waiting"])
+    agents = [_agent(members, wrap) for members in by_agent.values()]
+    agents.sort(key=lambda a: (_PRIORITY.index(a["state"]), a["name"].casefold()))
+    return {
+        "type": "snapshot",
+        "server_time": now,
+        "day": today.day.isoformat() if today.day else None,
+        "queues": [queues[n] for n in sorted(queues)],
+        "agents": agents,
+        "totals": {
+            "waiting": sum(q["waiting"] for q in queues.values()),
+            "oldest_entered_at": min(
+                (q["oldest_entered_at"] for q in queues.values() if q["oldest_entered_at"]),
+                default=None,
+            ),
+            **figures(totals, sum(q["waiting"] for q in queues.values())),
+        },
+        "next_change": next_change,
+    }
+
+
+def _agent(members: list[tuple[Member, str]], wrap: dict[str, float]) -> dict[str, Any]:
+    """One agent across their queues: the state that matters most, and since when."""
+    state = min((s for _, s in members), key=_PRIORITY.index)
+    chosen = [m for m, s in members if s == state]
+    first = chosen[0]
+    if state == "wrapup":
+        since = max(m.last_call_end or m.since for m in chosen)
+    elif state == "available":
+        since = max(
+            max(m.since, (m.last_call_end + wrap[m.queue]) if m.last_call_end else m.since)
+            for m in chosen
+        )
+    else:
+        since = max(m.since for m in chosen)
+    return {
+        "name": first.agent,
+        "state": state,
+        "since": since,
+        "reason": first.paused_reason if state == "paused" else "",
+        "queues": sorted(m.queue for m, _ in members),
+    }

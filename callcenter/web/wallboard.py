@@ -1,0 +1,184 @@
+"""The supervisor wallboard: a static page at ``/wallboard``, live over ``/ws/wallboard``.
+
+Every message is the whole board (small, and a page that missed one loses nothing), built
+once per burst of effects and handed to each client's bounded queue; each client has its
+own writer task, so one slow screen never delays the others — it just skips to the latest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from callcenter.metrics.board import snapshot
+from callcenter.metrics.today import Today
+from callcenter.model import Effect
+from callcenter.web.server import SERVICE
+
+log = structlog.get_logger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+# Effects arriving within this window go out as one board (bursts: thousands of events/s).
+_COALESCE_S = 0.1
+# The board is re-sent this often without events (wrap-ups end silently; keep-alive).
+_REFRESH_S = 10.0
+_TICK_S = 0.5
+
+
+class _Client:
+    """One connected page: a bounded queue of boards and the task that writes them."""
+
+    def __init__(self, ws: web.WebSocketResponse, maxsize: int, send_timeout: float) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self.skipped = 0
+        self.send_timeout = send_timeout
+        self.task = asyncio.create_task(self._write(), name="wallboard-writer")
+
+    def offer(self, text: str) -> None:
+        """Queues a board without waiting; a full queue drops its oldest (stale) board."""
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.skipped += 1
+        self.queue.put_nowait(text)
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                text = await self.queue.get()
+                await asyncio.wait_for(self.ws.send_str(text), self.send_timeout)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            # A page that cannot take a board in time is closed; it reconnects by itself.
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=1011, message=b"too slow")
+
+
+class WallboardHub:
+    """Keeps today's figures, builds boards and fans them out to connected pages."""
+
+    def __init__(
+        self,
+        service: Any,
+        clock: Callable[[], float] = time.time,
+        queue_size: int = 2,
+        send_timeout: float = 10.0,
+    ) -> None:
+        self.service = service
+        self.today = Today(service.settings)
+        self.clock = clock
+        self.queue_size = queue_size
+        self.send_timeout = send_timeout
+        self.clients: set[_Client] = set()
+        self.sent = 0
+        self._pending: asyncio.TimerHandle | None = None
+        self._last_sent = 0.0
+        self._next_change: float | None = None
+
+    def __call__(self, effects: list[Effect]) -> None:
+        """Folds effects into today's figures and schedules a board for the pages."""
+        for effect in effects:
+            self.today.apply(effect)
+        if self.clients and self._pending is None:
+            loop = asyncio.get_running_loop()
+            self._pending = loop.call_later(_COALESCE_S, self.broadcast)
+
+    def board(self) -> dict[str, Any]:
+        """The board as of now."""
+        data = snapshot(self.service.tracker, self.today, self.service.settings, self.clock())
+        self._next_change = data.pop("next_change")
+        return data
+
+    def broadcast(self) -> None:
+        """Sends the current board to every page (never waits for any of them)."""
+        self._pending = None
+        text = json.dumps(self.board(), ensure_ascii=False, separators=(",", ":"))
+        self._last_sent = self.clock()
+        self.sent += 1
+        for client in list(self.clients):
+            client.offer(text)
+
+    async def refresh(self) -> None:
+        """Re-sends the board when a wrap-up ends (no event says so) and now and then."""
+        while True:
+            await asyncio.sleep(_TICK_S)
+            if not self.clients:
+                continue
+            now = self.clock()
+            due = self._next_change is not None and now >= self._next_change
+            if due or now - self._last_sent >= _REFRESH_S:
+                self.broadcast()
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """Serves one page: the board at once, then every change, until it goes away."""
+        ws = web.WebSocketResponse(heartbeat=30.0)
+        await ws.prepare(request)
+        client = _Client(ws, self.queue_size, self.send_timeout)
+        self.clients.add(client)
+        client.offer(json.dumps(self.board(), ensure_ascii=False, separators=(",", ":")))
+        try:
+            async for msg in ws:  # pages only listen; this loop notices them leaving
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.clients.discard(client)
+            client.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await client.task
+        return ws
+
+    async def close(self) -> None:
+        """Closes every page's socket (on shutdown)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        for client in list(self.clients):
+            with contextlib.suppress(Exception):
+                await client.ws.close(code=1001, message=b"server shutdown")
+
+
+WALLBOARD = web.AppKey("wallboard", WallboardHub)
+
+
+def _static(name: str, content_type: str) -> Callable[[web.Request], Any]:
+    path = STATIC / name
+
+    async def serve(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path, headers={"Content-Type": content_type})
+
+    return serve
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    hub = app[WALLBOARD]
+    task = asyncio.create_task(hub.refresh(), name="wallboard-refresh")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _on_shutdown(app: web.Application) -> None:
+    await app[WALLBOARD].close()
+
+
+def setup(app: web.Application) -> None:
+    """Adds the wallboard page, its assets and its WebSocket, fed by the app's service."""
+    hub = WallboardHub(app[SERVICE])
+    app[WALLBOARD] = hub
+    app[SERVICE].subscribe(hub)
+    app.router.add_get("/wallboard", _static("wallboard.html", "text/html; charset=utf-8"))
+    app.router.add_get(
+        "/wallboard/wallboard.js", _static("wallboard.js", "text/javascript; charset=utf-8")
+    )
+    app.router.add_get("/wallboard/wallboard.css", _static("wallboard.css", "text/css"))
+    app.router.add_get("/ws/wallboard", hub.handle)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_on_shutdown)
