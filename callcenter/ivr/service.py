@@ -1,0 +1,101 @@
+"""Starts the IVR inside the service: the FastAGI server and the survey call-back dialer.
+
+One call from the composition root after the database pool exists::
+
+    self.ivr = await start_ivr(self)      # Service.start(); MenuError stops the start-up
+    await self.ivr.close()                # Service.stop()
+
+and one line for the metrics: ``registry.register(IvrCollector(service.ivr.stats))``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+
+from callcenter.ivr.desk import PgTicketDesk, TicketDesk
+from callcenter.ivr.dialer import run_callback_dialer
+from callcenter.ivr.menu import IvrMenu, load_menu
+from callcenter.ivr.server import FastAgiServer
+from callcenter.ivr.stats import IvrStats
+
+log = structlog.get_logger(__name__)
+
+# Türkiye has been UTC+3 all year since 2016: the fallback when tzdata is missing.
+_TURKEY = timezone(timedelta(hours=3))
+
+
+def local_zone(name: str) -> tzinfo:
+    """The call center's time zone, or UTC+3 when the system has no tz database."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _TURKEY
+
+
+def local_today(zone: tzinfo) -> Callable[[], date]:
+    """A clock for the flows: today's date where the call center is."""
+    return lambda: datetime.now(zone).date()
+
+
+@dataclass
+class IvrRuntime:
+    """The running IVR: its server, its menu, and the dialer task if call-backs are on."""
+
+    server: FastAgiServer
+    menu: IvrMenu
+    dialer: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def stats(self) -> IvrStats:
+        """The server's counters (for IvrCollector)."""
+        return self.server.stats
+
+    async def close(self) -> None:
+        """Stops the dialer and the server; sessions in progress are ended."""
+        self.stop.set()
+        if self.dialer is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                async with asyncio.timeout(5.0):
+                    await self.dialer
+        await self.server.close()
+
+
+async def start_ivr(
+    service: Any, desk: TicketDesk | None = None, *, dialer: bool = True
+) -> IvrRuntime:
+    """Validates the menu file, then serves the IVR and, if enabled, dials survey call-backs."""
+    from callcenter.categories import categories
+
+    settings = service.settings
+    codes = [c.code for c in categories(settings)]
+    menu = load_menu(settings.ivr_menu or None, known_categories=codes)
+    zone = local_zone(getattr(settings, "timezone", "Europe/Istanbul"))
+    desk = desk or PgTicketDesk(service.pool, settings)
+    server = FastAgiServer(menu, desk, today=local_today(zone))
+    await server.start(settings.fastagi_host, settings.fastagi_port)
+    runtime = IvrRuntime(server, menu)
+    # Call-backs originate over the first Asterisk server's AMI link.
+    clients = list(getattr(service, "clients", {}).values())
+    if dialer and menu.callbacks.enabled and clients and service.pool is not None:
+        runtime.dialer = asyncio.create_task(
+            run_callback_dialer(
+                service.pool, clients[0].action, menu.callbacks, zone, runtime.stop
+            ),
+            name="survey-dialer",
+        )
+    log.info("ivr_started", menu=menu.source, callbacks=runtime.dialer is not None)
+    return runtime
+
+
+async def start_fastagi(service: Any) -> FastAgiServer:
+    """Serves the IVR without the call-back dialer; the server's ``close()`` stops it."""
+    return (await start_ivr(service, dialer=False)).server
