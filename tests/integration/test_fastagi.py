@@ -230,3 +230,11 @@ async def test_phone_numbers_are_masked_in_the_ivr_logs(agi: FastAgiServer) -> N
         await call(agi, "ivr", ["0"])
     assert any(entry["event"] == "ivr_session" for entry in logs)
     assert NUMBER not in repr(logs)
+
+
+async def test_a_hang_up_mid_flow_opens_no_ticket(agi: FastAgiServer, pool: asyncpg.Pool) -> None:
+    when = today() + timedelta(days=3)
+    # Date and neighbourhood keyed, then the caller hangs up during the read-back.
+    await call(agi, "ivr", ["2", "1", when.strftime("%d%m%Y"), "16"])
+    assert await pool.fetchval("SELECT count(*) FROM tickets") == 0
+    assert agi.stats.hangups["ivr"] == 1 and not agi.stats.broken
