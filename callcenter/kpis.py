@@ -110,15 +110,11 @@ class Tally:
     missed: int = 0  # rang and not answered before the ring timeout (RONA)
 
     def __iadd__(self, other: Tally) -> Tally:
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "wait_max":
-                both = [w for w in (mine, theirs) if w is not None]
-                setattr(self, f.name, max(both) if both else None)
-            elif f.name == "wait_hist":
-                setattr(self, f.name, [a + b for a, b in zip(mine, theirs, strict=True)])
-            else:
-                setattr(self, f.name, mine + theirs)
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.wait_max is not None and (self.wait_max is None or other.wait_max > self.wait_max):
+            self.wait_max = other.wait_max
+        self.wait_hist = [a + b for a, b in zip(self.wait_hist, other.wait_hist, strict=True)]
         return self
 
     # ---- folding ----
@@ -197,6 +193,10 @@ class Tally:
             "max_wait_s": None if self.wait_max is None else round(self.wait_max, 1),
             "request_rate": _ratio(self.requests, self.calls_answered, 4),
         }
+
+
+# The fields that add up (all but the maximum and the histogram), looked up once.
+_SUMMED = tuple(f.name for f in fields(Tally) if f.name not in ("wait_max", "wait_hist"))
 
 
 # ---- grouping ---------------------------------------------------------------------------
@@ -380,11 +380,14 @@ def agent_times(
         t = out[agent] = AgentTime()
         online = intersect(union(logged.get(agent, [])), period)
         t.logged_in_s = seconds(online)
-        every: list[tuple[float, float]] = []
-        for reason, spans in paused.get(agent, {}).items():
-            inside = intersect(union(spans), online)
-            every += inside
-            if inside:
-                t.pauses[reason] = seconds(inside)
-        t.paused_s = seconds(union(every))
+        reasons = {r: union(spans) for r, spans in paused.get(agent, {}).items()}
+        every = union(s for spans in reasons.values() for s in spans)
+        inside = intersect(every, online)
+        t.paused_s = seconds(inside)
+        # Pauses end at logoff, so they normally lie inside the sessions: clip only if not.
+        clip = t.paused_s != seconds(every)
+        for reason, spans in reasons.items():
+            length = seconds(intersect(spans, online) if clip else spans)
+            if length > 0:
+                t.pauses[reason] = length
     return out

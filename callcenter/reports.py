@@ -78,18 +78,33 @@ class Report:
     seconds: float = 0.0  # how long it took to make
 
 
-def _key_sql(by: str | None, column: str) -> str:
-    """The SQL expression a row's group is named by (``$4`` is the time zone)."""
+class _Params:
+    """Numbered query parameters, added as the SQL text needs them."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any, cast: str) -> str:
+        """The placeholder of a new parameter (with its type: asyncpg needs it)."""
+        self.values.append(value)
+        return f"${len(self.values)}::{cast}"
+
+
+def _period_sql(p: _Params, lo: datetime, hi: datetime, queue: str | None) -> str:
+    """The WHERE clause of a rollup query (aliased ``h``): the period, and the queue if one."""
+    where = f"bucket >= {p.add(lo, 'timestamptz')} AND bucket < {p.add(hi, 'timestamptz')}"
+    if queue is not None:
+        where += f" AND h.queue = {p.add(queue, 'text')}"
+    return where
+
+
+def _key_sql(p: _Params, by: str | None, tz: str, column: str) -> str:
+    """The SQL expression a row's group is named by."""
     if by in _TIME_FORMAT:
-        return f"to_char(bucket AT TIME ZONE $4::text, '{_TIME_FORMAT[by]}')"
+        return f"to_char(bucket AT TIME ZONE {p.add(tz, 'text')}, '{_TIME_FORMAT[by]}')"
     if by in ("queue", "agent"):
         return column
     return "''"
-
-
-def _params(lo: datetime, hi: datetime, q: ReportQuery, by: str | None) -> list[Any]:
-    """The query parameters: the period, the queue, and the time zone if the key uses it."""
-    return [lo, hi, q.queue] + ([q.tz] if by in _TIME_FORMAT else [])
 
 
 async def sync_thresholds(conn: Any, th: Thresholds) -> bool:
@@ -162,39 +177,48 @@ def _row_tally(row: Any, names: list[str]) -> Tally:
 
 
 async def _read_hourly(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
-    q = report.query
+    q, th = report.query, report.thresholds
     by = None if q.by == "agent" else q.by
+    p = _Params()
+    key = _key_sql(p, by, q.tz, "h.queue")
     sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
     bins = ", ".join(f"sum(w{i}) AS w{i}" for i in range(WAIT_BINS))
+    # Wrap-up is a setting per queue: each queue's answered calls times its wrap-up time.
+    queues = [name for name in th.wrapup_s if name != "*"]
+    wrapups = p.add(queues, "text[]"), p.add([th.wrapup(n) for n in queues], "float8[]")
+    default = p.add(th.wrapup("*"), "float8")
     rows = await conn.fetch(
         f"""
-        SELECT {_key_sql(by, "queue")} AS key, queue, {sums}, max(wait_max) AS wait_max, {bins}
-        FROM report_hourly
-        WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR queue = $3)
-        GROUP BY 1, 2
+        SELECT {key} AS key, {sums}, max(wait_max) AS wait_max, {bins},
+               sum(answered * coalesce(w.s, {default})) AS wrapup_s
+        FROM report_hourly h LEFT JOIN unnest({wrapups[0]}, {wrapups[1]}) AS w(queue, s)
+          ON w.queue = h.queue
+        WHERE {_period_sql(p, lo, hi, q.queue)}
+        GROUP BY 1
         """,
-        *_params(lo, hi, q, by),
+        *p.values,
     )
     for row in rows:
         t = _row_tally(row, _SUMS)
         t.wait_max = row["wait_max"]
         t.wait_hist = [row[f"w{i}"] or 0 for i in range(WAIT_BINS)]
-        t.wrapup_s = t.answered * report.thresholds.wrapup(row["queue"])
+        t.wrapup_s = row["wrapup_s"] or 0.0
         report.total += t
-        if q.by not in (None, "agent"):
-            report.rows.setdefault(row["key"], Tally()).__iadd__(t)
+        if by is not None:
+            report.rows[row["key"]] = t
 
 
 async def _read_requests(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
     q = report.query
+    p = _Params()
+    key = _key_sql(p, q.by, q.tz, q.by or "''")
     rows = await conn.fetch(
         f"""
-        SELECT {_key_sql(q.by, q.by or "''")} AS key, category, sum(n) AS n
-        FROM report_request_hourly
-        WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR queue = $3)
+        SELECT {key} AS key, category, sum(n) AS n FROM report_request_hourly h
+        WHERE {_period_sql(p, lo, hi, q.queue)}
         GROUP BY 1, 2
         """,
-        *_params(lo, hi, q, q.by),
+        *p.values,
     )
     by_category: dict[str, int] = {}
     for row in rows:
@@ -208,21 +232,26 @@ async def _read_requests(conn: Any, report: Report, lo: datetime, hi: datetime) 
 
 
 async def _read_agents(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
+    th = report.thresholds
+    p = _Params()
     sums = ", ".join(f"sum({c}) AS {c}" for c in _AGENT_SUMS)
+    queues = [name for name in th.wrapup_s if name != "*"]
+    wrapups = p.add(queues, "text[]"), p.add([th.wrapup(n) for n in queues], "float8[]")
+    default = p.add(th.wrapup("*"), "float8")
     rows = await conn.fetch(
         f"""
-        SELECT agent, queue, {sums} FROM report_agent_hourly
-        WHERE bucket >= $1 AND bucket < $2 AND ($3::text IS NULL OR queue = $3)
-        GROUP BY 1, 2
+        SELECT agent, {sums}, sum(answered * coalesce(w.s, {default})) AS wrapup_s
+        FROM report_agent_hourly h LEFT JOIN unnest({wrapups[0]}, {wrapups[1]}) AS w(queue, s)
+          ON w.queue = h.queue
+        WHERE {_period_sql(p, lo, hi, report.query.queue)}
+        GROUP BY 1
         """,
-        lo,
-        hi,
-        report.query.queue,
+        *p.values,
     )
     for row in rows:
         t = _row_tally(row, _AGENT_SUMS)
         t.calls_answered = t.calls  # an agent's calls are the calls they answered first
-        t.wrapup_s = t.answered * report.thresholds.wrapup(row["queue"])
+        t.wrapup_s = row["wrapup_s"] or 0.0
         report.rows.setdefault(row["agent"], Tally()).__iadd__(t)
 
 
@@ -230,32 +259,20 @@ async def _read_agent_time(conn: Any, report: Report, lo: datetime, hi: datetime
     # Sessions and pauses are few (a handful per agent and day): read them and let
     # kpis.agent_times merge the overlaps across queues.
     end = min(hi, datetime.now(UTC))
-    where = "started_at < $2 AND coalesce(ended_at, 'infinity') > $1"
-    where += " AND ($3::text IS NULL OR queue = $3)"
+    p = _Params()
+    where = f"started_at < {p.add(end, 'timestamptz')}"
+    where += f" AND coalesce(ended_at, 'infinity') > {p.add(lo, 'timestamptz')}"
+    if report.query.queue is not None:
+        where += f" AND queue = {p.add(report.query.queue, 'text')}"
+    epochs = "extract(epoch FROM started_at)::float8, extract(epoch FROM ended_at)::float8"
     sessions = await conn.fetch(
-        f"SELECT agent, started_at, ended_at FROM agent_sessions WHERE {where}",
-        lo,
-        end,
-        report.query.queue,
+        f"SELECT agent, {epochs} FROM agent_sessions WHERE {where}", *p.values
     )
     pauses = await conn.fetch(
-        f"SELECT agent, reason, started_at, ended_at FROM agent_pauses WHERE {where}",
-        lo,
-        end,
-        report.query.queue,
+        f"SELECT agent, reason, {epochs} FROM agent_pauses WHERE {where}", *p.values
     )
     report.agents = agent_times(
-        ((r["agent"], r["started_at"].timestamp(), _epoch(r["ended_at"])) for r in sessions),
-        (
-            (r["agent"], r["reason"], r["started_at"].timestamp(), _epoch(r["ended_at"]))
-            for r in pauses
-        ),
-        lo.timestamp(),
-        end.timestamp(),
+        [tuple(r) for r in sessions], [tuple(r) for r in pauses], lo.timestamp(), end.timestamp()
     )
     for agent in report.agents:
         report.rows.setdefault(agent, Tally())
-
-
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()

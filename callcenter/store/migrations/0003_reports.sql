@@ -124,11 +124,12 @@ CREATE FUNCTION report_short(q text) RETURNS double precision LANGUAGE sql STABL
         5)
 $$;
 
--- NULL for an unknown wait (STRICT).
+-- NULL for an unknown wait. Not STRICT, so the planner inlines it (a call per row is slow).
 CREATE FUNCTION report_wait_bin(w double precision) RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN w < 5 THEN 0 WHEN w < 10 THEN 1 WHEN w < 20 THEN 2 WHEN w < 30 THEN 3
-                WHEN w < 60 THEN 4 WHEN w < 120 THEN 5 WHEN w < 300 THEN 6 ELSE 7 END
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN w IS NULL THEN NULL WHEN w < 5 THEN 0 WHEN w < 10 THEN 1 WHEN w < 20 THEN 2
+                WHEN w < 30 THEN 3 WHEN w < 60 THEN 4 WHEN w < 120 THEN 5 WHEN w < 300 THEN 6
+                ELSE 7 END
 $$;
 
 -- When a visit counts: entering the queue, else the first time known about it.
@@ -397,6 +398,11 @@ CREATE FUNCTION report_rebuild() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     LOCK TABLE report_hourly, report_agent_hourly, report_request_hourly, report_request_calls
         IN EXCLUSIVE MODE;
+    -- Hash aggregates over millions of rows instead of sorts spilling to disk (the planner
+    -- guesses 100 offers per visit); JIT costs more to compile than it saves here.
+    PERFORM set_config('work_mem', '256MB', true);
+    PERFORM set_config('enable_sort', 'off', true);
+    PERFORM set_config('jit', 'off', true);
     DELETE FROM report_hourly;
     DELETE FROM report_agent_hourly;
     DELETE FROM report_request_hourly;
@@ -404,89 +410,104 @@ BEGIN
     DELETE FROM report_request_dirty d USING calls c
         WHERE c.server = d.server AND c.linkedid = d.linkedid;
 
+    -- Each source is aggregated on its own, then the small results are merged: one insert,
+    -- no upserts (a conflict per row costs more than the aggregation).
     INSERT INTO report_hourly (
-        bucket, server, queue, offered, answered, abandoned, short_abandoned, timeouts,
-        other_exits, answered_in_sl, answer_wait_n, answer_wait_s, talk_n, talk_s, hold_s,
-        wait_n, wait_s, wait_max, w0, w1, w2, w3, w4, w5, w6, w7)
-    SELECT date_trunc('hour', x.at, 'UTC'), x.server, x.queue, count(*),
-        count(*) FILTER (WHERE x.ans),
-        count(*) FILTER (WHERE x.outcome = 'abandoned' AND NOT x.short),
-        count(*) FILTER (WHERE x.short),
-        count(*) FILTER (WHERE x.outcome = 'timeout'),
-        count(*) FILTER (WHERE x.outcome IS NULL
-                         OR x.outcome NOT IN ('answered', 'abandoned', 'timeout')),
-        count(*) FILTER (WHERE x.ans AND x.wait_s <= x.sl),
-        count(*) FILTER (WHERE x.ans AND x.wait_s IS NOT NULL),
-        coalesce(sum(x.wait_s) FILTER (WHERE x.ans), 0),
-        count(*) FILTER (WHERE x.ans AND x.talk_s IS NOT NULL),
-        coalesce(sum(x.talk_s) FILTER (WHERE x.ans), 0),
-        coalesce(sum(x.hold_s) FILTER (WHERE x.ans), 0),
-        count(x.wait_s), coalesce(sum(x.wait_s), 0), max(x.wait_s),
-        count(*) FILTER (WHERE x.wb = 0), count(*) FILTER (WHERE x.wb = 1),
-        count(*) FILTER (WHERE x.wb = 2), count(*) FILTER (WHERE x.wb = 3),
-        count(*) FILTER (WHERE x.wb = 4), count(*) FILTER (WHERE x.wb = 5),
-        count(*) FILTER (WHERE x.wb = 6), count(*) FILTER (WHERE x.wb = 7)
+        bucket, server, queue, calls, calls_queued, calls_wait_s, calls_answered, calls_talk_s,
+        offered, answered, abandoned, short_abandoned, timeouts, other_exits, answered_in_sl,
+        answer_wait_n, answer_wait_s, talk_n, talk_s, hold_s, wait_n, wait_s, wait_max,
+        w0, w1, w2, w3, w4, w5, w6, w7)
+    SELECT bucket, server, queue, sum(calls), sum(calls_queued), sum(calls_wait_s),
+        sum(calls_answered), sum(calls_talk_s), sum(offered), sum(answered), sum(abandoned),
+        sum(short_abandoned), sum(timeouts), sum(other_exits), sum(answered_in_sl),
+        sum(answer_wait_n), sum(answer_wait_s), sum(talk_n), sum(talk_s), sum(hold_s),
+        sum(wait_n), sum(wait_s), max(wait_max), sum(w0), sum(w1), sum(w2), sum(w3), sum(w4),
+        sum(w5), sum(w6), sum(w7)
     FROM (
-        SELECT v.server, v.queue, v.outcome, v.wait_s, v.talk_s, v.hold_s,
-               report_visit_at(v) AS at, v.outcome = 'answered' AS ans,
-               report_wait_bin(v.wait_s) AS wb, t.sl,
-               coalesce(v.outcome = 'abandoned' AND v.wait_s < t.short, false) AS short
+        SELECT date_trunc('hour', x.at, 'UTC') AS bucket, x.server, x.queue,
+            0 AS calls, 0 AS calls_queued, 0 AS calls_wait_s, 0 AS calls_answered,
+            0 AS calls_talk_s,
+            count(*) AS offered,
+            count(*) FILTER (WHERE x.ans) AS answered,
+            count(*) FILTER (WHERE x.outcome = 'abandoned' AND NOT x.short) AS abandoned,
+            count(*) FILTER (WHERE x.short) AS short_abandoned,
+            count(*) FILTER (WHERE x.outcome = 'timeout') AS timeouts,
+            count(*) FILTER (WHERE x.outcome IS NULL
+                             OR x.outcome NOT IN ('answered', 'abandoned', 'timeout'))
+                AS other_exits,
+            count(*) FILTER (WHERE x.ans AND x.wait_s <= x.sl) AS answered_in_sl,
+            count(*) FILTER (WHERE x.ans AND x.wait_s IS NOT NULL) AS answer_wait_n,
+            coalesce(sum(x.wait_s) FILTER (WHERE x.ans), 0) AS answer_wait_s,
+            count(*) FILTER (WHERE x.ans AND x.talk_s IS NOT NULL) AS talk_n,
+            coalesce(sum(x.talk_s) FILTER (WHERE x.ans), 0) AS talk_s,
+            coalesce(sum(x.hold_s) FILTER (WHERE x.ans), 0) AS hold_s,
+            count(x.wait_s) AS wait_n, coalesce(sum(x.wait_s), 0) AS wait_s,
+            max(x.wait_s) AS wait_max,
+            count(*) FILTER (WHERE x.wb = 0) AS w0, count(*) FILTER (WHERE x.wb = 1) AS w1,
+            count(*) FILTER (WHERE x.wb = 2) AS w2, count(*) FILTER (WHERE x.wb = 3) AS w3,
+            count(*) FILTER (WHERE x.wb = 4) AS w4, count(*) FILTER (WHERE x.wb = 5) AS w5,
+            count(*) FILTER (WHERE x.wb = 6) AS w6, count(*) FILTER (WHERE x.wb = 7) AS w7
+        FROM (
+            SELECT v.server, v.queue, v.outcome, v.wait_s, v.talk_s, v.hold_s,
+                   report_visit_at(v) AS at, v.outcome = 'answered' AS ans,
+                   report_wait_bin(v.wait_s) AS wb, t.sl,
+                   coalesce(v.outcome = 'abandoned' AND v.wait_s < t.short, false) AS short
+            FROM queue_visits v
+            LEFT JOIN report_thresholds tq ON tq.queue = v.queue
+            LEFT JOIN report_thresholds td ON td.queue = '*'
+            CROSS JOIN LATERAL (
+                SELECT coalesce(tq.service_level_s, td.service_level_s, 20) AS sl,
+                       coalesce(tq.short_abandon_s, td.short_abandon_s, 5) AS short
+            ) t
+            OFFSET 0  -- each row's values once, not once per aggregate that uses them
+        ) x
+        WHERE x.at IS NOT NULL
+        GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT date_trunc('hour', started_at, 'UTC'), server, coalesce(queue, ''), count(*),
+            count(wait_s), coalesce(sum(wait_s), 0), count(*) FILTER (WHERE outcome = 'answered'),
+            coalesce(sum(talk_s) FILTER (WHERE outcome = 'answered'), 0),
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0, 0
+        FROM calls GROUP BY 1, 2, 3
+    ) u
+    GROUP BY 1, 2, 3;
+
+    INSERT INTO report_agent_hourly (
+        bucket, server, queue, agent, calls, calls_queued, calls_wait_s, calls_talk_s, answered,
+        answered_in_sl, answer_wait_n, answer_wait_s, talk_n, talk_s, hold_s, rang, missed)
+    SELECT bucket, server, queue, agent, sum(calls), sum(calls_queued), sum(calls_wait_s),
+        sum(calls_talk_s), sum(answered), sum(answered_in_sl), sum(answer_wait_n),
+        sum(answer_wait_s), sum(talk_n), sum(talk_s), sum(hold_s), sum(rang), sum(missed)
+    FROM (
+        SELECT date_trunc('hour', report_visit_at(v), 'UTC') AS bucket, v.server, v.queue,
+            v.agent, 0 AS calls, 0 AS calls_queued, 0 AS calls_wait_s, 0 AS calls_talk_s,
+            count(*) AS answered, count(*) FILTER (WHERE v.wait_s <= t.sl) AS answered_in_sl,
+            count(v.wait_s) AS answer_wait_n, coalesce(sum(v.wait_s), 0) AS answer_wait_s,
+            count(v.talk_s) AS talk_n, coalesce(sum(v.talk_s), 0) AS talk_s,
+            sum(v.hold_s) AS hold_s, 0 AS rang, 0 AS missed
         FROM queue_visits v
         LEFT JOIN report_thresholds tq ON tq.queue = v.queue
         LEFT JOIN report_thresholds td ON td.queue = '*'
-        CROSS JOIN LATERAL (
-            SELECT coalesce(tq.service_level_s, td.service_level_s, 20) AS sl,
-                   coalesce(tq.short_abandon_s, td.short_abandon_s, 5) AS short
-        ) t
-    ) x
-    WHERE x.at IS NOT NULL
-    GROUP BY 1, 2, 3;
-
-    INSERT INTO report_hourly AS r (
-        bucket, server, queue, calls, calls_queued, calls_wait_s, calls_answered, calls_talk_s)
-    SELECT date_trunc('hour', started_at, 'UTC'), server, coalesce(queue, ''), count(*),
-           count(wait_s), coalesce(sum(wait_s), 0), count(*) FILTER (WHERE outcome = 'answered'),
-           coalesce(sum(talk_s) FILTER (WHERE outcome = 'answered'), 0)
-    FROM calls GROUP BY 1, 2, 3
-    ON CONFLICT (bucket, server, queue) DO UPDATE SET
-        calls = EXCLUDED.calls, calls_queued = EXCLUDED.calls_queued,
-        calls_wait_s = EXCLUDED.calls_wait_s, calls_answered = EXCLUDED.calls_answered,
-        calls_talk_s = EXCLUDED.calls_talk_s;
-
-    INSERT INTO report_agent_hourly (
-        bucket, server, queue, agent, answered, answered_in_sl, answer_wait_n, answer_wait_s,
-        talk_n, talk_s, hold_s)
-    SELECT date_trunc('hour', report_visit_at(v), 'UTC'), v.server, v.queue, v.agent, count(*),
-           count(*) FILTER (WHERE v.wait_s <= t.sl), count(v.wait_s),
-           coalesce(sum(v.wait_s), 0), count(v.talk_s), coalesce(sum(v.talk_s), 0), sum(v.hold_s)
-    FROM queue_visits v
-    LEFT JOIN report_thresholds tq ON tq.queue = v.queue
-    LEFT JOIN report_thresholds td ON td.queue = '*'
-    CROSS JOIN LATERAL (SELECT coalesce(tq.service_level_s, td.service_level_s, 20) AS sl) t
-    WHERE v.outcome = 'answered' AND v.agent IS NOT NULL AND report_visit_at(v) IS NOT NULL
+        CROSS JOIN LATERAL (SELECT coalesce(tq.service_level_s, td.service_level_s, 20) AS sl) t
+        WHERE v.outcome = 'answered' AND v.agent IS NOT NULL AND report_visit_at(v) IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+        UNION ALL
+        SELECT date_trunc('hour', report_visit_at(v), 'UTC'), v.server, v.queue, o.agent,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*),
+            count(*) FILTER (WHERE o.result = 'no_answer')
+        FROM queue_visits v,
+             jsonb_to_recordset(CASE WHEN jsonb_typeof(v.offers) = 'array' THEN v.offers
+                                     ELSE '[]' END) AS o(agent text, result text)
+        WHERE o.agent IS NOT NULL AND report_visit_at(v) IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+        UNION ALL
+        SELECT date_trunc('hour', started_at, 'UTC'), server, coalesce(queue, ''), agent,
+            count(*), count(wait_s), coalesce(sum(wait_s), 0), coalesce(sum(talk_s), 0),
+            0, 0, 0, 0, 0, 0, 0, 0, 0
+        FROM calls WHERE outcome = 'answered' AND agent IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+    ) u
     GROUP BY 1, 2, 3, 4;
-
-    INSERT INTO report_agent_hourly AS r (bucket, server, queue, agent, rang, missed)
-    SELECT date_trunc('hour', report_visit_at(v), 'UTC'), v.server, v.queue, o.agent, count(*),
-           count(*) FILTER (WHERE o.result = 'no_answer')
-    FROM queue_visits v,
-         jsonb_to_recordset(CASE WHEN jsonb_typeof(v.offers) = 'array' THEN v.offers
-                                 ELSE '[]' END) AS o(agent text, result text)
-    WHERE o.agent IS NOT NULL
-      AND report_visit_at(v) IS NOT NULL
-    GROUP BY 1, 2, 3, 4
-    ON CONFLICT (bucket, server, queue, agent) DO UPDATE SET
-        rang = EXCLUDED.rang, missed = EXCLUDED.missed;
-
-    INSERT INTO report_agent_hourly AS r (
-        bucket, server, queue, agent, calls, calls_queued, calls_wait_s, calls_talk_s)
-    SELECT date_trunc('hour', started_at, 'UTC'), server, coalesce(queue, ''), agent, count(*),
-           count(wait_s), coalesce(sum(wait_s), 0), coalesce(sum(talk_s), 0)
-    FROM calls WHERE outcome = 'answered' AND agent IS NOT NULL
-    GROUP BY 1, 2, 3, 4
-    ON CONFLICT (bucket, server, queue, agent) DO UPDATE SET
-        calls = EXCLUDED.calls, calls_queued = EXCLUDED.calls_queued,
-        calls_wait_s = EXCLUDED.calls_wait_s, calls_talk_s = EXCLUDED.calls_talk_s;
 
     INSERT INTO report_request_calls (server, linkedid, category, bucket, queue, agent, n)
     SELECT c.server, c.linkedid, t.category, date_trunc('hour', c.started_at, 'UTC'),
