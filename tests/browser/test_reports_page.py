@@ -1,0 +1,125 @@
+"""The /reports page in headless Chromium over a real PostgreSQL with recorded calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Page, expect
+
+from callcenter.app import Service
+from callcenter.config import Settings
+from callcenter.replay import replay_file
+from callcenter.store import Batch, write_batch
+from callcenter.web import reports
+from callcenter.web.auth import create_token
+from callcenter.web.server import make_app
+
+TRACES = Path(__file__).resolve().parents[1] / "traces"
+DAY = "2026-11-28"  # the recorded scenarios ran that evening, 18:2x-18:3x Istanbul time
+
+
+@pytest.fixture
+async def served(pool: asyncpg.Pool, db_url: str, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """The report feature on a socket over 12 recorded calls, one of them a request."""
+    calls = []
+    for scenario in ("concurrent", "transfer", "queue_timeout", "ivr_self_service"):
+        calls += replay_file(TRACES / scenario / "ami.jsonl.gz", server=scenario)
+    answered = next(c for c in calls if c.outcome == "answered")
+    async with pool.acquire() as conn:
+        await asyncio.wait_for(write_batch(conn, Batch(calls=calls)), 60)
+        ticket = await conn.fetchval(
+            "INSERT INTO tickets (reference, category, channel) "
+            "VALUES ('2026-000001', 'masa-sandalye', 'phone') RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO ticket_calls (ticket_id, server, linkedid, channel) "
+            "VALUES ($1, $2, $3, 'phone')",
+            ticket,
+            answered.server,
+            answered.linkedid,
+        )
+    service = Service(Settings(database_url=db_url, spool_dir=str(tmp_path)))
+    await asyncio.wait_for(service.start(ami=False), 60)
+    server = TestServer(make_app(service, [reports.setup]))
+    try:
+        await server.start_server()
+        token, _ = await create_token(service.pool, role="supervisor", name="browser test")
+        yield str(server.make_url("")).rstrip("/"), token
+    finally:
+        await server.close()
+        await asyncio.wait_for(service.stop(), 60)
+
+
+async def bars(page: Page, chart: str) -> dict[str, float]:
+    """The bars (or points) of a chart: label -> value."""
+    marks = page.locator(f"#{chart} [data-label]")
+    out = {}
+    for i in range(await marks.count()):
+        mark = marks.nth(i)
+        out[await mark.get_attribute("data-label") or ""] = float(
+            await mark.get_attribute("data-value") or 0
+        )
+    return out
+
+
+async def test_report_page_shows_the_period_in_turkish_then_english(
+    page: Page, page_errors: list[str], served: tuple[str, str]
+) -> None:
+    base, token = served
+    await page.goto(f"{base}/reports?token={token}&from={DAY}&to={DAY}&by=queue")
+    await expect(page.locator("h1")).to_have_text("Çağrı Merkezi Raporu")
+    await expect(page.locator("#status")).to_have_attribute("data-state", "ok")
+    # The municipality's table.
+    await expect(page.locator('#summary [data-field="calls"]')).to_have_text("12")
+    await expect(page.locator('#summary [data-field="requests"]')).to_have_text("1")
+    await expect(page.locator('#summary [data-field="avg_talk"]')).to_have_text("0:08")
+    await expect(page.locator('#summary [data-field="avg_wait"]')).to_have_text("0:07")
+    await expect(page.locator('[data-kpi="kSl"] .value')).to_have_text("69,2 %")
+
+    # Calls per hour of the day: 24 bars, the calls in the evening hours.
+    hours = await bars(page, "chart-hours")
+    assert len(hours) == 24 and sum(hours.values()) == 12
+    assert {h for h, n in hours.items() if n} <= {"18", "19"}
+    # Service level per day: one point, the day's.
+    assert await bars(page, "chart-sl") == {DAY: pytest.approx(0.6923)}
+    # Waits of the 13 queue visits, and the one request's category.
+    waits = await bars(page, "chart-wait")
+    assert len(waits) == 8 and sum(waits.values()) == 13
+    assert await bars(page, "chart-categories") == {"masa-sandalye": 1.0}
+    # One row per queue (and the IVR-only call, which has none).
+    rows = page.locator("#groups tbody tr")
+    await expect(rows).to_have_count(3)
+    await expect(
+        page.locator('#groups tr[data-key="genel"] td[data-field="offered"]')
+    ).to_have_text("8")
+    csv = await page.locator("#csv").get_attribute("href") or ""
+    assert "format=csv" in csv and "by=queue" in csv
+
+    await page.locator("#lang").click()
+    await expect(page.locator("h1")).to_have_text("Call Center Report")
+    await expect(page.locator("#summary th").first).to_have_text("Calls to the call center")
+    await expect(page.locator('[data-kpi="kSl"] .value')).to_have_text("69.2 %")
+    assert page_errors == []
+
+
+async def test_report_page_asks_for_a_token(
+    page: Page, page_errors: list[str], served: tuple[str, str]
+) -> None:
+    base, token = served
+    await page.goto(f"{base}/reports?from={DAY}")
+    await expect(page.locator("#auth")).to_be_visible()
+    await expect(page.locator("#status")).to_have_attribute("data-state", "error")
+    await page.locator('#auth input[name="token"]').fill(token)
+    await page.locator("#auth button").click()
+    await expect(page.locator('#summary [data-field="calls"]')).to_have_text("12")
+    await expect(page.locator("#auth")).to_be_hidden()
+    # The queue list is filled from the period's queues; choosing one filters the report.
+    await page.locator('select[name="queue"]').select_option("sosyal-yardim")
+    await page.locator("#show").click()
+    await expect(page.locator('[data-kpi="kOffered"] .value')).to_have_text("5")
+    assert [e for e in page_errors if "401" not in e] == []
