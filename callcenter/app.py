@@ -49,6 +49,7 @@ class Service:
         self.clients: dict[str, Any] = {}  # server name -> AmiClient
         self.pool: Any = None
         self.writer: Any = None
+        self.ivr: Any = None  # the FastAGI IVR runtime, when enabled
         self.started_at = time.time()
         self.last_event_at: dict[str, float] = {}
         self.subscriber_errors = 0
@@ -147,6 +148,11 @@ class Service:
         self._tasks.append(asyncio.create_task(self._tick(), name="tick"))
         if ami:
             await self.start_ami()
+        if self.settings.fastagi_enabled:
+            from callcenter.ivr.service import start_ivr
+
+            # After the AMI clients: the survey call-back dialer originates through one.
+            self.ivr = await start_ivr(self)
 
     async def start_ami(self) -> None:
         """Starts one AMI client per configured Asterisk server.
@@ -184,6 +190,10 @@ class Service:
 
     async def stop(self) -> None:
         """Stops ingestion, snapshots open calls and flushes everything to PostgreSQL."""
+        if self.ivr is not None:
+            with contextlib.suppress(Exception):
+                await self.ivr.close()
+            self.ivr = None
         for client in self.clients.values():
             with contextlib.suppress(Exception):
                 await client.close()

@@ -18,5 +18,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     """Subscribes the metrics to the app's service and adds the ``/metrics`` route."""
-    app[EXPORTER] = attach(app[SERVICE])
+    exporter = attach(app[SERVICE])
+    ivr = getattr(app[SERVICE], "ivr", None)
+    if ivr is not None:
+        from callcenter.ivr.stats import IvrCollector
+
+        exporter.registry.register(IvrCollector(ivr.stats))
+    app[EXPORTER] = exporter
     app.router.add_get("/metrics", metrics)
