@@ -57,6 +57,9 @@ class Settings:
     # spill to a file in spool_dir (keep it on persistent storage) until the database is back.
     db_buffer_limit: int = 100_000
     spool_dir: str = "var/spool"
+    # The wallboard shows agents' names and states: supervisors (and admins) only, with a
+    # token in the page URL (?token=…) for a TV; false makes it open on a trusted network.
+    wallboard_requires_token: bool = True
     # ---- tickets and webhooks (callcenter.tickets, callcenter.webhooks) ----
     # Numbers without a country code are read as numbers of this region.
     phone_region: str = "TR"

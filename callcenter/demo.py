@@ -91,12 +91,13 @@ async def _database(options: DemoOptions, stack: contextlib.AsyncExitStack) -> s
     return server.url
 
 
-async def _integration_token(service: Service) -> str:
-    """A token for the simulated agents' dispositions (stored hashed like any other)."""
+async def _demo_tokens(service: Service) -> tuple[str, str]:
+    """Tokens (stored hashed like any other) for the simulated agents and the supervisor."""
     from callcenter.web.auth import create_token
 
-    token, _ = await create_token(service.pool, role="integration", name="demo simulated agents")
-    return token
+    agents, _ = await create_token(service.pool, role="integration", name="demo simulated agents")
+    supervisor, _ = await create_token(service.pool, role="supervisor", name="demo supervisor")
+    return agents, supervisor
 
 
 async def summary(service: Service, tally: _Tally) -> dict[str, Any]:
@@ -217,13 +218,13 @@ async def run_demo(
         stack.push_async_callback(runner.cleanup)
         http = aiohttp.ClientSession()
         stack.push_async_callback(http.close)
-        token_holder["token"] = await _integration_token(service)
+        token_holder["token"], supervisor = await _demo_tokens(service)
         print(
             f"demo: simulated Asterisk on 127.0.0.1:{port} "
             f"(seed {sim.seed}, speed x{options.speed:g})\n"
-            f"demo: wallboard  {base}/wallboard\n"
+            f"demo: wallboard  {base}/wallboard?token={supervisor}\n"
             f"demo: agent page {base}/agent\n"
-            f"demo: reports    {base}/reports\n"
+            f"demo: reports    {base}/reports?token={supervisor}\n"
             f"demo: metrics    {base}/metrics   health {base}/healthz",
             file=out,
         )

@@ -118,6 +118,10 @@ class WallboardHub:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """Serves one page: the board at once, then every change, until it goes away."""
+        if request.app[SERVICE].settings.wallboard_requires_token:
+            from callcenter.web.auth import require
+
+            await require(request, "supervisor", "admin")
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         client = _Client(ws, self.queue_size, self.send_timeout)

@@ -21,7 +21,7 @@ AGENT = "Zeynep Kaya"  # who answers in the `answered` trace
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[Service, str]]:
     """A DB-less service (wrap-up 2 s) with the wallboard and metrics, on a local port."""
-    service = Service(Settings(wrapup_seconds={"*": 2.0}))
+    service = Service(Settings(wrapup_seconds={"*": 2.0}, wallboard_requires_token=False))
     async with serving(service, [metrics_http.setup, wallboard.setup]) as base:
         yield service, base
 

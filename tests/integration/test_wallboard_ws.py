@@ -43,7 +43,7 @@ def _genel(board: dict[str, Any]) -> dict[str, Any] | None:
 
 
 async def test_a_slow_page_never_holds_up_the_others() -> None:
-    service = Service(Settings())
+    service = Service(Settings(wallboard_requires_token=False))
     hub = WallboardHub(service)
     fast, slow = FakeSocket(), FakeSocket(slow=True)
     clients = [_Client(fast, 2, 0.5), _Client(slow, 2, 0.5)]  # type: ignore[arg-type]
@@ -75,7 +75,7 @@ async def _until(condition: Any, polls: int = 500) -> None:
 
 
 async def test_a_page_gets_the_board_at_once_and_each_change_soon_after() -> None:
-    service = Service(Settings())
+    service = Service(Settings(wallboard_requires_token=False))
     async with serving(service, [wallboard.setup]) as base:
         hub = None
         timeout = aiohttp.ClientTimeout(total=30)
@@ -107,7 +107,7 @@ def _hubs(service: Service) -> list[WallboardHub]:
 
 
 async def test_pages_are_closed_when_the_service_shuts_down() -> None:
-    service = Service(Settings())
+    service = Service(Settings(wallboard_requires_token=False))
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         async with serving(service, [wallboard.setup]) as base:
@@ -121,7 +121,7 @@ async def test_pages_are_closed_when_the_service_shuts_down() -> None:
 def test_setup_registers_the_hub_as_a_subscriber() -> None:
     from callcenter.web.server import make_app
 
-    service = Service(Settings())
+    service = Service(Settings(wallboard_requires_token=False))
     app = make_app(service, [wallboard.setup])
     assert app[WALLBOARD] in service.subscribers
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}

@@ -212,7 +212,10 @@
   }
 
   function connect() {
-    const ws = new WebSocket(new URL("ws/wallboard", location.href).href.replace(/^http/, "ws"));
+    const url = new URL("ws/wallboard", location.href);
+    const token = new URLSearchParams(location.search).get("token");
+    if (token) url.searchParams.set("token", token);  // a TV wallboard keeps its token in the URL
+    const ws = new WebSocket(url.href.replace(/^http/, "ws"));
     ws.onopen = () => {
       connState = "live";
       retryMs = 500;
