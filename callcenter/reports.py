@@ -98,13 +98,26 @@ def _period_sql(p: _Params, lo: datetime, hi: datetime, queue: str | None) -> st
     return where
 
 
-def _key_sql(p: _Params, by: str | None, tz: str, column: str) -> str:
-    """The SQL expression a row's group is named by."""
+def _grouped(p: _Params, by: str | None, tz: str, inner: str, measures: dict[str, str]) -> str:
+    """Sums ``inner``'s rows (``hour``, ``key``, measures) into the groups of the report.
+
+    For days, hours and months the inner query adds up each hour first, so the time zone
+    conversion runs once per hour, not once per rollup row.
+    """
+    # A sum of bigints is numeric: counts go back to bigint (seconds, *_s, stay float8).
+    outer = ", ".join(
+        f"{agg}({name}){'' if agg != 'sum' or name.endswith('_s') else '::bigint'} AS {name}"
+        for name, agg in measures.items()
+    )
+    key = "key"
     if by in _TIME_FORMAT:
-        return f"to_char(bucket AT TIME ZONE {p.add(tz, 'text')}, '{_TIME_FORMAT[by]}')"
-    if by in ("queue", "agent"):
-        return column
-    return "''"
+        key = f"to_char(hour AT TIME ZONE {p.add(tz, 'text')}, '{_TIME_FORMAT[by]}')"
+    return f"SELECT {key} AS key, {outer} FROM ({inner}) x GROUP BY 1"
+
+
+def _hour_sql(by: str | None) -> str:
+    """What the inner query groups by first: the hour for time groupings, nothing otherwise."""
+    return "bucket" if by in _TIME_FORMAT else "NULL::timestamptz"
 
 
 async def sync_thresholds(conn: Any, th: Thresholds) -> bool:
@@ -180,24 +193,22 @@ async def _read_hourly(conn: Any, report: Report, lo: datetime, hi: datetime) ->
     q, th = report.query, report.thresholds
     by = None if q.by == "agent" else q.by
     p = _Params()
-    key = _key_sql(p, by, q.tz, "h.queue")
-    sums = ", ".join(f"sum({c}) AS {c}" for c in _SUMS)
-    bins = ", ".join(f"sum(w{i}) AS w{i}" for i in range(WAIT_BINS))
     # Wrap-up is a setting per queue: each queue's answered calls times its wrap-up time.
     queues = [name for name in th.wrapup_s if name != "*"]
-    wrapups = p.add(queues, "text[]"), p.add([th.wrapup(n) for n in queues], "float8[]")
+    names, secs = p.add(queues, "text[]"), p.add([th.wrapup(n) for n in queues], "float8[]")
     default = p.add(th.wrapup("*"), "float8")
-    rows = await conn.fetch(
-        f"""
-        SELECT {key} AS key, {sums}, max(wait_max) AS wait_max, {bins},
+    measures = {c: "sum" for c in _SUMS} | {"wait_max": "max", "wrapup_s": "sum"}
+    measures |= {f"w{i}": "sum" for i in range(WAIT_BINS)}
+    inner_sums = ", ".join(f"{agg}({c}) AS {c}" for c, agg in measures.items() if c != "wrapup_s")
+    key = "h.queue" if by == "queue" else "''"
+    inner = f"""
+        SELECT {_hour_sql(by)} AS hour, {key} AS key, {inner_sums},
                sum(answered * coalesce(w.s, {default})) AS wrapup_s
-        FROM report_hourly h LEFT JOIN unnest({wrapups[0]}, {wrapups[1]}) AS w(queue, s)
-          ON w.queue = h.queue
+        FROM report_hourly h LEFT JOIN unnest({names}, {secs}) AS w(queue, s) ON w.queue = h.queue
         WHERE {_period_sql(p, lo, hi, q.queue)}
-        GROUP BY 1
-        """,
-        *p.values,
-    )
+        GROUP BY 1, 2
+    """
+    rows = await conn.fetch(_grouped(p, by, q.tz, inner, measures), *p.values)
     for row in rows:
         t = _row_tally(row, _SUMS)
         t.wait_max = row["wait_max"]
@@ -211,24 +222,29 @@ async def _read_hourly(conn: Any, report: Report, lo: datetime, hi: datetime) ->
 async def _read_requests(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
     q = report.query
     p = _Params()
-    key = _key_sql(p, q.by, q.tz, q.by or "''")
-    rows = await conn.fetch(
+    categories = await conn.fetch(
         f"""
-        SELECT {key} AS key, category, sum(n) AS n FROM report_request_hourly h
-        WHERE {_period_sql(p, lo, hi, q.queue)}
-        GROUP BY 1, 2
+        SELECT category, sum(n) AS n FROM report_request_hourly h
+        WHERE {_period_sql(p, lo, hi, q.queue)} GROUP BY 1
         """,
         *p.values,
     )
-    by_category: dict[str, int] = {}
-    for row in rows:
-        n = int(row["n"] or 0)
-        report.total.requests += n
-        by_category[row["category"]] = by_category.get(row["category"], 0) + n
-        if q.by is not None and (q.by != "agent" or row["key"]):
-            report.rows.setdefault(row["key"], Tally()).requests += n
-    ranked = sorted(((c, n) for c, n in by_category.items() if n > 0), key=lambda cn: -cn[1])
-    report.categories = ranked[: q.top]
+    ranked = sorted(((r["category"], int(r["n"])) for r in categories), key=lambda cn: -cn[1])
+    report.total.requests = sum(n for _, n in ranked)
+    report.categories = [(c, n) for c, n in ranked if n > 0][: q.top]
+    if q.by is None:
+        return
+    p = _Params()
+    table, key = "report_request_hourly", "h.queue" if q.by == "queue" else "''"
+    if q.by == "agent":
+        table, key = "report_request_agent_hourly", "h.agent"
+    inner = f"""
+        SELECT {_hour_sql(q.by)} AS hour, {key} AS key, sum(n) AS n FROM {table} h
+        WHERE {_period_sql(p, lo, hi, q.queue)} GROUP BY 1, 2
+    """
+    for row in await conn.fetch(_grouped(p, q.by, q.tz, inner, {"n": "sum"}), *p.values):
+        if row["n"] and (q.by != "agent" or row["key"]):
+            report.rows.setdefault(row["key"], Tally()).requests += int(row["n"])
 
 
 async def _read_agents(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:

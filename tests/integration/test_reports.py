@@ -179,7 +179,12 @@ async def test_rebuild_gives_the_rollups_the_triggers_kept(pool: asyncpg.Pool) -
     await load(pool)
     await attach_ticket(pool, recorded()[0][3], "bilgi", "2026-000009")
     await report(pool)  # folds the request
-    tables = ("report_hourly", "report_agent_hourly", "report_request_hourly")
+    tables = (
+        "report_hourly",
+        "report_agent_hourly",
+        "report_request_hourly",
+        "report_request_agent_hourly",
+    )
 
     async def snapshot() -> dict[str, list[Any]]:
         out = {}

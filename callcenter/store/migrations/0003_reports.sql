@@ -69,16 +69,26 @@ CREATE TABLE report_agent_hourly (
     PRIMARY KEY (bucket, server, queue, agent)
 );
 
--- Requests (call-ticket attachments) per hour of the call's start, its first queue, the agent
--- who answered it first and the ticket's category.
+-- Requests (call-ticket attachments) per hour of the call's start, its first queue and the
+-- ticket's category; and per agent who answered the call first. Two tables, because a table
+-- keyed by both would have nearly a row per request. Only the fold writes them, never the
+-- call writer's triggers, so the two never wait on (or deadlock over) each other's rows.
 CREATE TABLE report_request_hourly (
     bucket    timestamptz NOT NULL,
     server    text NOT NULL,
     queue     text NOT NULL,
-    agent     text NOT NULL,
     category  text NOT NULL,
     n         integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (bucket, server, queue, agent, category)
+    PRIMARY KEY (bucket, server, queue, category)
+);
+
+CREATE TABLE report_request_agent_hourly (
+    bucket    timestamptz NOT NULL,
+    server    text NOT NULL,
+    queue     text NOT NULL,
+    agent     text NOT NULL,
+    n         integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, server, queue, agent)
 );
 
 -- What has been counted per call, so a call whose tickets change is recounted exactly.
@@ -367,11 +377,16 @@ BEGIN
         DELETE FROM report_request_calls r USING unnest(srv, lid) AS k(server, linkedid)
         WHERE r.server = k.server AND r.linkedid = k.linkedid
         RETURNING r.bucket, r.server, r.queue, r.agent, r.category, r.n
+    ), by_agent AS (
+        INSERT INTO report_request_agent_hourly AS h (bucket, server, queue, agent, n)
+        SELECT bucket, server, queue, agent, -sum(n) FROM old
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (bucket, server, queue, agent) DO UPDATE SET n = h.n + EXCLUDED.n
     )
-    INSERT INTO report_request_hourly AS h (bucket, server, queue, agent, category, n)
-    SELECT bucket, server, queue, agent, category, -sum(n) FROM old
-    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (bucket, server, queue, agent, category) DO UPDATE SET n = h.n + EXCLUDED.n;
+    INSERT INTO report_request_hourly AS h (bucket, server, queue, category, n)
+    SELECT bucket, server, queue, category, -sum(n) FROM old
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (bucket, server, queue, category) DO UPDATE SET n = h.n + EXCLUDED.n;
     INSERT INTO report_request_calls (server, linkedid, category, bucket, queue, agent, n)
     SELECT c.server, c.linkedid, t.category, date_trunc('hour', c.started_at, 'UTC'),
            coalesce(c.queue, ''), coalesce(c.agent, ''), count(*)
@@ -380,12 +395,19 @@ BEGIN
     JOIN ticket_calls tc ON tc.server = c.server AND tc.linkedid = c.linkedid
     JOIN tickets t ON t.id = tc.ticket_id
     GROUP BY 1, 2, 3, 4, 5, 6;
-    INSERT INTO report_request_hourly AS h (bucket, server, queue, agent, category, n)
-    SELECT r.bucket, r.server, r.queue, r.agent, r.category, sum(r.n)
-    FROM report_request_calls r JOIN unnest(srv, lid) AS k(server, linkedid)
-      ON r.server = k.server AND r.linkedid = k.linkedid
-    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (bucket, server, queue, agent, category) DO UPDATE SET n = h.n + EXCLUDED.n;
+    WITH new AS (
+        SELECT r.* FROM report_request_calls r JOIN unnest(srv, lid) AS k(server, linkedid)
+          ON r.server = k.server AND r.linkedid = k.linkedid
+    ), by_agent AS (
+        INSERT INTO report_request_agent_hourly AS h (bucket, server, queue, agent, n)
+        SELECT bucket, server, queue, agent, sum(n) FROM new
+        GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+        ON CONFLICT (bucket, server, queue, agent) DO UPDATE SET n = h.n + EXCLUDED.n
+    )
+    INSERT INTO report_request_hourly AS h (bucket, server, queue, category, n)
+    SELECT bucket, server, queue, category, sum(n) FROM new
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (bucket, server, queue, category) DO UPDATE SET n = h.n + EXCLUDED.n;
     RETURN cardinality(srv);
 END
 $$;
@@ -396,8 +418,8 @@ $$;
 -- thresholds, or a TRUNCATE. Takes the rollups' locks so triggers of concurrent writers wait.
 CREATE FUNCTION report_rebuild() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    LOCK TABLE report_hourly, report_agent_hourly, report_request_hourly, report_request_calls
-        IN EXCLUSIVE MODE;
+    LOCK TABLE report_hourly, report_agent_hourly, report_request_hourly,
+        report_request_agent_hourly, report_request_calls IN EXCLUSIVE MODE;
     -- Hash aggregates over millions of rows instead of sorts spilling to disk (the planner
     -- guesses 100 offers per visit); JIT costs more to compile than it saves here.
     PERFORM set_config('work_mem', '256MB', true);
@@ -406,6 +428,7 @@ BEGIN
     DELETE FROM report_hourly;
     DELETE FROM report_agent_hourly;
     DELETE FROM report_request_hourly;
+    DELETE FROM report_request_agent_hourly;
     DELETE FROM report_request_calls;
     DELETE FROM report_request_dirty d USING calls c
         WHERE c.server = d.server AND c.linkedid = d.linkedid;
@@ -517,9 +540,11 @@ BEGIN
     JOIN tickets t ON t.id = tc.ticket_id
     GROUP BY 1, 2, 3, 4, 5, 6;
 
-    INSERT INTO report_request_hourly (bucket, server, queue, agent, category, n)
-    SELECT bucket, server, queue, agent, category, sum(n)
-    FROM report_request_calls GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO report_request_hourly (bucket, server, queue, category, n)
+    SELECT bucket, server, queue, category, sum(n) FROM report_request_calls GROUP BY 1, 2, 3, 4;
+
+    INSERT INTO report_request_agent_hourly (bucket, server, queue, agent, n)
+    SELECT bucket, server, queue, agent, sum(n) FROM report_request_calls GROUP BY 1, 2, 3, 4;
 END
 $$;
 
