@@ -86,6 +86,9 @@ class _Resync:
     entries: list[ev.WaitingEntry] = field(default_factory=list)
     members: set[MemberKey] = field(default_factory=set)
     saw_queue_status: bool = False
+    # Calls with an event since the resync began: alive in the stream, so never closed by it.
+    # A set, not a time comparison: event times are the PBX's clock, the resync's the service's.
+    touched: set[CallKey] = field(default_factory=set)
 
 
 class Tracker:
@@ -101,7 +104,6 @@ class Tracker:
         self._by_uniqueid: dict[tuple[str, str], str] = {}  # (server, uniqueid) -> linkedid
         self._connected: dict[MemberKey, tuple[CallKey, Visit]] = {}
         self._pending_queue: dict[CallKey, str] = {}  # Queue() being entered (for FULL)
-        self._last_event: dict[CallKey, float] = {}
         self._ended: OrderedDict[CallKey, None] = OrderedDict()
         self._resync: dict[str, _Resync] = {}
         self._gone: dict[CallKey, set[str]] = {}  # channels of live calls that hung up
@@ -186,6 +188,12 @@ class Tracker:
 
     # ---- helpers ------------------------------------------------------------------------
 
+    def _touch(self, key: CallKey) -> None:
+        """Notes that a call had an event while its server's resync is running."""
+        rs = self._resync.get(key[0])
+        if rs is not None:
+            rs.touched.add(key)
+
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
 
@@ -229,7 +237,7 @@ class Tracker:
         if chan.uniqueid not in call.live_channels and chan.uniqueid not in self._gone.get(key, ()):
             call.live_channels.add(chan.uniqueid)
             self._by_uniqueid[(server, chan.uniqueid)] = chan.linkedid
-        self._last_event[key] = ts
+        self._touch(key)
         if chan.uniqueid == call.uniqueid:
             call.caller_channel = call.caller_channel or chan.channel
             if chan.caller_number and not call.caller_number:
@@ -305,7 +313,6 @@ class Tracker:
         self.calls.pop(key, None)
         self._finishing.pop(key, None)
         self._pending_queue.pop(key, None)
-        self._last_event.pop(key, None)
         self._ended[key] = None
         if len(self._ended) > _ENDED_MEMORY:
             self._ended.popitem(last=False)
@@ -339,7 +346,7 @@ class Tracker:
             return
         call.live_channels.discard(e.chan.uniqueid)
         self._gone.setdefault(key, set()).add(e.chan.uniqueid)
-        self._last_event[key] = e.ts
+        self._touch(key)
         if e.chan.uniqueid == call.uniqueid:
             call.hangup_cause = e.cause
             self._settle_unanswered(call, e.ts)
@@ -671,7 +678,7 @@ class Tracker:
         live_links = {snap.chan.linkedid for snap in rs.channels.values()}
         # 1. Calls we hold that Asterisk no longer has ended during the gap.
         for key, call in list(self.calls.items()):
-            if key[0] != e.server or self._last_event.get(key, call.started_at) >= rs.started_at:
+            if key[0] != e.server or key in rs.touched:
                 continue
             if call.linkedid not in live_links:
                 call.reconstructed = True

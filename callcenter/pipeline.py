@@ -32,6 +32,7 @@ class Pipeline:
             "tracker_errors": 0,
         }
         self._unknown_seen: set[str] = set()
+        self._clock_offset: dict[str, float] = {}  # server -> its Timestamp minus our clock
 
     def feed_text(self, server: str, text: str, received_at: float) -> list[Effect]:
         """Feeds one raw message (``Key: Value`` lines); drops noise before parsing."""
@@ -54,6 +55,7 @@ class Pipeline:
             log.warning("ami_garbage", server=server, line=str(headers.get("_garbage", ""))[:80])
             if "Event" not in headers:
                 return []
+        received_at = self._on_pbx_clock(server, headers, received_at)
         try:
             event = events.to_event(headers, received_at, server)
         except KeyError as exc:
@@ -89,3 +91,19 @@ class Pipeline:
                     linkedid=effect.linkedid,
                 )
         return effects
+
+    def _on_pbx_clock(self, server: str, headers: Mapping[str, str], received_at: float) -> float:
+        """The receive time moved onto the PBX's clock, for messages without a Timestamp.
+
+        Stamped events give the offset between the PBX's clock and ours. The adapter's own
+        events (link down, resync) and the resync's list answers carry no Timestamp: without
+        this, a call closed by a resync would end on our clock after starting on the PBX's.
+        """
+        stamp = headers.get("Timestamp")
+        if not stamp:
+            return received_at + self._clock_offset.get(server, 0.0)
+        try:
+            self._clock_offset[server] = float(stamp) - received_at
+        except ValueError:
+            pass
+        return received_at

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
+
 from callcenter import events
 from callcenter.calls import Tracker, agent_state
 from callcenter.model import CallEnded, Effect, Member, PauseEnded, SessionEnded
@@ -88,6 +90,62 @@ def test_a_gap_closes_calls_that_ended_in_it_and_leaves_the_others_exact() -> No
         else:
             assert call.to_dict() == truth.to_dict(), linkedid  # type: ignore[attr-defined]
     assert 0 < touched < len(exact)
+    assert pipe.tracker.counters.get("closed_by_resync", 0) >= 1
+
+
+def _seen_through_a_gap(
+    messages: list[tuple[float, str]], gap_from: float, gap_to: float, clock_offset: float
+) -> list[tuple[float, str]]:
+    """The stream with the link down from ``gap_from`` to ``gap_to`` (PBX time), as received.
+
+    Every PBX event carries its Timestamp; receive times are the service's clock, which reads
+    the PBX's time plus ``clock_offset``, and are the only time its own events (link down,
+    resync) and the unstamped CoreShowChannel list carry.
+    """
+    live: dict[str, dict[str, str]] = {}
+    kept: list[tuple[float, str]] = []
+    state = "before"
+    for ts, text in messages:
+        h = events.parse_message(text)
+        if h.get("Event") == "Newchannel" and ts < gap_to:
+            live[h["Uniqueid"]] = h
+        elif h.get("Event") == "Hangup" and ts < gap_to:
+            live.pop(h["Uniqueid"], None)
+        if ts >= gap_from and state == "before":
+            kept.append((gap_from + clock_offset, "Event: CallcenterLinkDown"))
+            state = "gap"
+        if ts < gap_to and state == "gap":
+            continue
+        if state == "gap":
+            kept.extend(_snapshot(live, gap_to + clock_offset))
+            state = "after"
+        # Stamped by the PBX (timestampevents=yes), received on the service's clock.
+        kept.append((ts + clock_offset, f"{text}\r\nTimestamp: {ts:.6f}"))
+    return kept
+
+
+@pytest.mark.parametrize("offset", [-3600.0, 3600.0], ids=["pbx_clock_ahead", "pbx_clock_behind"])
+def test_a_gap_is_reconciled_whatever_the_pbx_clock_says(offset: float) -> None:
+    # Regression: the resync compared the PBX's event times with its own start time on the
+    # service's clock, so with a PBX clock running ahead the calls that ended in the gap were
+    # never closed (stuck open, never logged); and those it did close ended on the wrong clock.
+    messages = _messages("concurrent")
+    start = messages[0][0]
+    gap_from, gap_to = start + 14.0, start + 20.0
+    kept = _seen_through_a_gap(messages, gap_from, gap_to, offset)
+    exact = {c.linkedid: c for c in replay_file(TRACES / "concurrent" / "ami.jsonl.gz")}
+    pipe = Pipeline()
+    got: dict[str, object] = {}
+    for ts, text in kept:
+        for effect in pipe.feed_text("pbx1", text, ts):
+            if isinstance(effect, CallEnded):
+                assert effect.call.linkedid not in got, "a call was logged twice"
+                got[effect.call.linkedid] = effect.call
+                if effect.call.reconstructed and exact[effect.call.linkedid].ended_at < gap_to:
+                    # Closed by the resync: some time in the gap, on the PBX's clock.
+                    assert gap_from <= (effect.call.ended_at or 0) <= gap_to + 1
+    assert set(got) == set(exact), "every call logged exactly once"
+    assert pipe.tracker.calls == {}
     assert pipe.tracker.counters.get("closed_by_resync", 0) >= 1
 
 
