@@ -687,7 +687,11 @@ class Tracker:
                 )
                 self._finish(call, rs.started_at, effects)
             else:
-                call.live_channels &= set(rs.channels)
+                # Channels that hung up during the gap count as gone, so _finish forgets their
+                # uniqueids too (dropping them from live_channels alone leaked _by_uniqueid).
+                vanished = call.live_channels - set(rs.channels)
+                call.live_channels -= vanished
+                self._gone.setdefault(key, set()).update(vanished)
         # 2. Live channels of calls we have never seen (we started mid-call).
         for snap in sorted(rs.channels.values(), key=lambda s: -s.duration_s):
             key = (e.server, snap.chan.linkedid)
