@@ -26,8 +26,6 @@ from callcenter.model import Call, Visit
 WAIT_BIN_EDGES: tuple[int, ...] = (5, 10, 20, 30, 60, 120, 300)
 WAIT_BINS = len(WAIT_BIN_EDGES) + 1
 GROUPINGS = ("day", "hour", "month", "queue", "agent")
-# Visit outcomes that are neither answered, abandoned nor timed out (exit by key, empty…).
-_COUNTED = {"answered", "abandoned", "timeout"}
 
 
 def wait_bin(wait_s: float) -> int:
@@ -110,6 +108,7 @@ class Tally:
     missed: int = 0  # rang and not answered before the ring timeout (RONA)
 
     def __iadd__(self, other: Tally) -> Tally:
+        """Adds another tally's counts to this one (a group's, an hour's)."""
         for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.wait_max is not None and (self.wait_max is None or other.wait_max > self.wait_max):

@@ -58,6 +58,7 @@ const t = (key, vars = {}) =>
   (TEXT[lang][key] ?? key).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
 const locale = () => (lang === "tr" ? "tr-TR" : "en-GB");
 const num = (v) => (v == null ? "–" : Number(v).toLocaleString(locale()));
+const compact = (v) => Math.round(v).toLocaleString(locale(), { notation: "compact", maximumFractionDigits: 1 });
 const pct = (v) => (v == null ? "–" : (100 * v).toLocaleString(locale(), { maximumFractionDigits: 1 }) + " %");
 
 function mmss(s) {
@@ -264,7 +265,7 @@ function barChart(svg, labels, values, format) {
   const f = frame(svg);
   const max = Math.max(0, ...values);
   if (!max) return empty(svg, f);
-  yAxis(svg, f, max, (v) => format(Math.round(v)));
+  yAxis(svg, f, max, compact);
   const step = (f.w - f.left - f.right) / values.length;
   const every = Math.ceil(labels.length / 12);
   values.forEach((v, i) => {
@@ -286,7 +287,8 @@ function lineChart(svg, labels, values) {
   if (!points.length) return empty(svg, f);
   yAxis(svg, f, 1, pct);
   const span = Math.max(1, values.length - 1);
-  const x = (i) => f.left + ((f.w - f.left - f.right) * i) / span;
+  const width = f.w - f.left - f.right;
+  const x = (i) => f.left + (values.length === 1 ? width / 2 : (width * i) / span);
   const y = (v) => f.h - f.bottom - (f.h - f.top - f.bottom) * v;
   const target = y(0.8);
   svg.append(el("line", { x1: f.left, x2: f.w - f.right, y1: target, y2: target, class: "target" }));
