@@ -20,7 +20,7 @@ import structlog
 
 from callcenter.app import Service
 from callcenter.config import AsteriskServer, Settings
-from callcenter.model import CallEnded, Effect
+from callcenter.model import CallEnded, CallStarted, Effect
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +56,7 @@ class _Tally:
     """Calls that ended during this run (the summary is read back from their rows)."""
 
     ended: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # every call of the run (IVR-only ones too)
     answered: int = 0
     abandoned: int = 0
     dispositions: int = 0
@@ -63,6 +64,8 @@ class _Tally:
 
     def effects(self, effects: list[Effect]) -> None:
         for effect in effects:
+            if isinstance(effect, CallStarted | CallEnded):
+                self.seen.add(effect.call.linkedid)
             if isinstance(effect, CallEnded) and effect.call.visits:
                 self.ended.append(effect.call.linkedid)
                 outcome = effect.call.outcome
@@ -114,13 +117,14 @@ async def summary(service: Service, tally: _Tally) -> dict[str, Any]:
         DEMO_SERVER,
         tally.ended,
     )
+    # Agents' requests and the IVR's self-service (masa-sandalye) both attach their call.
     tickets = await service.pool.fetchval(
         """
-        SELECT count(DISTINCT ticket_id) FROM call_dispositions
-        WHERE server = $1 AND linkedid = ANY($2::text[]) AND ticket_id IS NOT NULL
+        SELECT count(DISTINCT ticket_id) FROM ticket_calls
+        WHERE server = $1 AND linkedid = ANY($2::text[])
         """,
         DEMO_SERVER,
-        tally.ended,
+        list(tally.seen),
     )
     return {
         "calls": row["calls"],
@@ -195,6 +199,8 @@ async def run_demo(
             agents=options.agents,
             port=0,
             on_call_answered_end=dispose,
+            # IVR-line calls go through the service's FastAGI IVR; its port is set once it listens.
+            agi=("127.0.0.1", 0),
         )
         port = await sim.start()
         stack.push_async_callback(sim.stop)
@@ -209,11 +215,14 @@ async def run_demo(
             spool_dir=tempfile.mkdtemp(prefix="callcenter-demo-"),
             # The simulator's queues: wrap-up as its agents take it.
             wrapup_seconds={"*": 3.0},
+            fastagi_port=0,  # an ephemeral port, read back below
         )
         service = Service(settings)
         service.subscribe(tally.effects)
         await service.start()
         stack.push_async_callback(service.stop)
+        if service.ivr is not None:
+            sim.agi_address = ("127.0.0.1", service.ivr.server.port)
         runner = await serve(make_app(service, default_features()), "127.0.0.1", options.http_port)
         stack.push_async_callback(runner.cleanup)
         http = aiohttp.ClientSession()

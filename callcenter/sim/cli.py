@@ -16,12 +16,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from callcenter.sim.agi_ivr import AgiIvr
 from callcenter.sim.config import PbxConfig
 from callcenter.sim.engine import Pbx
 from callcenter.sim.hooks import CallEndHook
+from callcenter.sim.ivr_caller import CallerMix
 from callcenter.sim.server import AmiServer, Credentials
 from callcenter.sim.traffic import TrafficParams, load_params
-from callcenter.sim.workload import RunStats, Workload, morning_peak, traffic_config
+from callcenter.sim.workload import QUEUES, RunStats, Workload, morning_peak, traffic_config
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,14 @@ def scaled_staffing(params: TrafficParams, agents: int) -> TrafficParams:
 
 
 class Simulator:
-    """A simulated Asterisk with its traffic: start it, point a service at its port, stop it."""
+    """A simulated Asterisk with its traffic: start it, point a service at its port, stop it.
+
+    With ``agi=(host, port)`` calls on the IVR line go through that FastAGI IVR (the
+    service's) instead of the built-in menu, the caller model pressing the keys; port 0 means
+    the IVR is not listening yet (set :attr:`agi_address` once it is): until then, as with
+    any unreachable IVR, the dialplan sends callers to the general queue. ``ivr_menu`` is
+    the menu file the callers read (default: the packaged one, as the service's default).
+    """
 
     def __init__(
         self,
@@ -53,6 +62,9 @@ class Simulator:
         config: PbxConfig | None = None,
         traffic: bool = True,
         auth_fail_delay: float = 1.0,
+        agi: tuple[str, int] | None = None,
+        ivr_menu: str | None = None,
+        ivr_callers: CallerMix | None = None,
     ) -> None:
         if calls_per_second is not None:
             params = load_params(calls_per_second, agents or 50)
@@ -66,7 +78,15 @@ class Simulator:
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         epoch = morning_peak() if start_epoch is None else start_epoch
         rng = random.Random(self.seed)
-        self.pbx = Pbx(config or traffic_config(params), epoch=epoch, rng=rng)
+        menu = None
+        queues: tuple[str, ...] = QUEUES
+        if agi is not None:
+            from callcenter.ivr.menu import load_menu
+
+            menu = load_menu(ivr_menu or None)
+            # The IVR routes to the menu's queues: agents log in to those too.
+            queues = tuple(dict.fromkeys((*QUEUES, *menu.queues)))
+        self.pbx = Pbx(config or traffic_config(params, queues=queues), epoch=epoch, rng=rng)
         self.pbx.hooks.on_call_answered_end = on_call_answered_end
         self.workload: Workload | None = None
         if traffic:
@@ -77,7 +97,25 @@ class Simulator:
             speed=speed,
             auth_fail_delay=auth_fail_delay,
         )
+        self.agi: AgiIvr | None = None
+        if agi is not None and menu is not None:
+            caller_rng = random.Random(self.seed + 2)  # its own, so the traffic draws stay put
+            self.agi = AgiIvr(
+                self.pbx, menu, agi, caller_rng, wake=self.server.wake, mix=ivr_callers
+            )
+            self.pbx.agi = self.agi
         self.port = 0
+
+    @property
+    def agi_address(self) -> tuple[str, int] | None:
+        """Where IVR-line calls connect for their FastAGI session (None: the built-in menu)."""
+        return self.agi.address if self.agi is not None else None
+
+    @agi_address.setter
+    def agi_address(self, address: tuple[str, int]) -> None:
+        if self.agi is None:
+            raise ValueError("this simulator has the built-in IVR: create it with agi=")
+        self.agi.address = address
 
     @property
     def stats(self) -> RunStats:
@@ -95,6 +133,8 @@ class Simulator:
     async def stop(self) -> None:
         """Disconnects every client and stops (disposition calls get two seconds to finish)."""
         await self.server.close()
+        if self.agi is not None:
+            await self.agi.close()
         await self.pbx.hooks.drain()
 
     async def __aenter__(self) -> Simulator:
@@ -138,6 +178,7 @@ async def run_sim(
     secret: str = "callcenter",
     on_call_answered_end: CallEndHook | None = None,
     on_ready: Callable[[Simulator], None] | None = None,
+    agi: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """Serves a simulated Asterisk until ``duration`` wall seconds pass (or the task is
     cancelled); returns the run's summary.
@@ -146,7 +187,8 @@ async def run_sim(
     seats (default 50) and talk times short enough for them to keep up. Otherwise the
     municipality's working day starting at 09:00 Istanbul time, ``agents`` scaling the
     staffing profile. ``on_call_answered_end(linkedid, agent, info)`` is called (or awaited)
-    as each answered call ends, for the demo's dispositions.
+    as each answered call ends, for the demo's dispositions. ``agi=(host, port)`` sends
+    IVR-line calls through that FastAGI IVR.
     """
     sim = Simulator(
         calls_per_second=calls_per_second,
@@ -160,6 +202,7 @@ async def run_sim(
         username=username,
         secret=secret,
         on_call_answered_end=on_call_answered_end,
+        agi=agi,
     )
     await sim.start()
     try:

@@ -62,6 +62,11 @@ class InboundCall:
         pbx.calls[self.linkedid] = self
 
     @property
+    def via_agi(self) -> bool:
+        """Whether this call's IVR is the service's, over FastAGI (not the built-in menu)."""
+        return self.pbx.agi is not None and self.plan.did == IVR_DID
+
+    @property
     def category(self) -> str | None:
         """The service the caller came for: the IVR option's category, else the plan's."""
         if self.ivr_choice and self.ivr_choice in MENU:
@@ -137,6 +142,8 @@ class InboundCall:
     # ---- the customer's phone (;2) ------------------------------------------------------
 
     def _phone_start(self) -> None:
+        if self.via_agi:
+            return  # the caller keys in the AGI session; patience starts in the queue
         pbx, c2 = self.pbx, self.c2
         pbx.newexten(c2, 3, "Set", "I=1")
         pbx.varset(c2, "I", 1)
@@ -254,6 +261,9 @@ class InboundCall:
             return
         pbx, c1 = self.pbx, self.c1
         pbx.varset(c1, "PLAYBACKSTATUS", "SUCCESS")
+        if self.pbx.agi is not None and self.via_agi:
+            self.pbx.agi.start(self)
+            return
         if self.plan.did == IVR_DID:
             pbx.newexten(c1, 5, "Goto", "ivr,s,1")
             c1.goto("ivr", "s", 1)
@@ -266,6 +276,13 @@ class InboundCall:
         data = f"{queue},,,,{_fmt(timeout) if timeout is not None else ''}"
         pbx.newexten(c1, 5, "Queue", data)
         q.join(pbx, self, queue, timeout)
+
+    def queue_after_ivr(self, queue: str) -> None:
+        """``[to-queue]`` after the FastAGI IVR: Queue(${CC_QUEUE},c); patience starts here."""
+        timeout = self.plan.queue_timeout
+        self.pbx.newexten(self.c1, 2, "Queue", f"{queue},c,,,{_fmt(timeout)}")
+        self._wait_patience()
+        q.join(self.pbx, self, queue, timeout)
 
     def queue_result(self, status: str) -> None:
         """Queue() returned without a connected call: log the status and hang up (;1 first)."""

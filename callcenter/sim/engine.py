@@ -19,6 +19,7 @@ from callcenter.sim.config import PbxConfig
 from callcenter.sim.ids import Ids
 
 if TYPE_CHECKING:
+    from callcenter.sim.agi_ivr import AgiIvr
     from callcenter.sim.dialplan import InboundCall
     from callcenter.sim.hooks import Hooks
     from callcenter.sim.members import Device, Member
@@ -131,6 +132,7 @@ class Pbx:
         # Decides each ring's RD (seconds | "never" | "rand"); the default reads the
         # dialplan globals RD_<ext> / RD_DEFAULT like the reference [agents] context.
         self.ring_policy: Callable[[Member, InboundCall], str] | None = None
+        self.agi: AgiIvr | None = None  # IVR-line calls go through the service's FastAGI IVR
         build_queues(self)
 
     def ring_label(self, member: Member, call: InboundCall) -> str:

@@ -2,8 +2,9 @@
 
 Keys 1, 2 and 9 are exactly the recorded dialplan's (social-aid queue, self-service status
 lookup, repeat); the other keys route the remaining service categories of MISSION.md to a
-queue and only differ in the ``IVRCHOICE`` they leave on the call. When the service's own
-FastAGI IVR exists, the simulator will run calls through it instead (issue 3, item 4).
+queue and only differ in the ``IVRCHOICE`` they leave on the call. It is the default (the
+recorded traces ran it); given an AGI address the simulator runs IVR-line calls through the
+service's FastAGI IVR instead (:mod:`callcenter.sim.agi_ivr`).
 """
 
 from __future__ import annotations

@@ -120,6 +120,10 @@ class AmiServer:
             return self.pbx.sched.now
         return self._sim0 + (time.monotonic() - self._wall0) * self.speed
 
+    def wake(self) -> None:
+        """Tells the clock a timer was added from outside the scheduler (an AGI answer)."""
+        self._wake.set()
+
     def advance(self, until: float) -> None:
         """Manual mode: runs everything due up to simulated time ``until`` and flushes."""
         sched = self.pbx.sched

@@ -48,9 +48,11 @@ def agent_exts(params: TrafficParams) -> list[str]:
     return [str(1001 + i) for i in range(params.agents)]
 
 
-def traffic_config(params: TrafficParams, timestampevents: bool = True) -> PbxConfig:
+def traffic_config(
+    params: TrafficParams, timestampevents: bool = True, queues: tuple[str, ...] = QUEUES
+) -> PbxConfig:
     """Queues for a traffic-driven run: no static members (agents log in), the model's wrap-up."""
-    queues = tuple(
+    configs = tuple(
         QueueConfig(
             name,
             maxlen=0,
@@ -58,9 +60,9 @@ def traffic_config(params: TrafficParams, timestampevents: bool = True) -> PbxCo
             timeout=params.ring_timeout_s,
             retry=params.retry_s,
         )
-        for name in QUEUES
+        for name in queues
     )
-    return PbxConfig(queues=queues, timestampevents=timestampevents)
+    return PbxConfig(queues=configs, timestampevents=timestampevents)
 
 
 @dataclass(slots=True)
@@ -197,8 +199,7 @@ class Workload:
 
     def _login(self, ext: str) -> None:
         interface = f"Local/{ext}@agents/n"
-        for name in QUEUES:
-            queue = self.pbx.queues[name]
+        for queue in self.pbx.queues.values():  # every queue the PBX has (the IVR's too)
             members.add_member(
                 self.pbx, queue, interface, self.names[ext], state_interface=f"Custom:{ext}"
             )
@@ -209,8 +210,8 @@ class Workload:
         if device is not None and device.status != NOT_INUSE:
             self.pbx.sched.after(5.0, self._logout_later, ext)  # finish the call first
             return
-        for name in QUEUES:
-            members.remove_member(self.pbx, self.pbx.queues[name], f"Local/{ext}@agents/n")
+        for queue in self.pbx.queues.values():
+            members.remove_member(self.pbx, queue, f"Local/{ext}@agents/n")
         if ext in self.logged_in:
             self.logged_in.remove(ext)
         self.paused.discard(ext)
