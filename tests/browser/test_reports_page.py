@@ -43,7 +43,7 @@ async def served(pool: asyncpg.Pool, db_url: str, tmp_path: Path) -> AsyncIterat
             answered.server,
             answered.linkedid,
         )
-    service = Service(Settings(database_url=db_url, spool_dir=str(tmp_path)))
+    service = Service(Settings(database_url=db_url, spool_dir=str(tmp_path), fastagi_port=0))
     await asyncio.wait_for(service.start(ami=False), 60)
     server = TestServer(make_app(service, [reports.setup]))
     try:

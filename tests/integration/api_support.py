@@ -24,7 +24,11 @@ TRACES = Path(__file__).resolve().parents[1] / "traces"
 @contextlib.asynccontextmanager
 async def running(db_url: str, **settings: Any) -> AsyncIterator[tuple[Service, TestServer]]:
     """A service (no AMI) with the agent and API features served on a real socket."""
-    service = Service(Settings(database_url=db_url, db_flush_interval=0.05, **settings))
+    service = Service(
+        Settings(
+            **{"database_url": db_url, "db_flush_interval": 0.05, "fastagi_port": 0, **settings}
+        )
+    )
     await service.start(ami=False)
     server = TestServer(make_app(service, [agent.setup, api.setup]))
     try:

@@ -46,7 +46,7 @@ async def served(
     """The report feature on a socket, with the traces loaded and a token per role."""
     async with pool.acquire() as conn:
         await load_traces(conn)
-    service = Service(Settings(database_url=db_url, spool_dir=str(tmp_path)))
+    service = Service(Settings(database_url=db_url, spool_dir=str(tmp_path), fastagi_port=0))
     await asyncio.wait_for(service.start(ami=False), 60)
     server = TestServer(make_app(service, [reports.setup]))
     try:

@@ -42,7 +42,9 @@ def _settings(db_url: str, ami: FakeAmiServer, tmp_path: Path) -> Settings:
         ping_interval=0.5,
         action_timeout=2.0,
     )
-    return Settings(database_url=db_url, asterisk=(server,), spool_dir=str(tmp_path))
+    return Settings(
+        database_url=db_url, asterisk=(server,), spool_dir=str(tmp_path), fastagi_port=0
+    )
 
 
 async def test_live_ami_calls_land_in_postgres_and_healthz_follows_the_link(

@@ -53,7 +53,7 @@ async def _rows(url: str) -> list[dict[str, Any]]:
 async def test_replaying_a_trace_twice_leaves_one_row_per_call(
     pool: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(database_url=db_url, spool_dir=str(tmp_path))
+    settings = Settings(database_url=db_url, spool_dir=str(tmp_path), fastagi_port=0)
     messages = _messages()
     await _run(settings, messages)
     first = await _rows(db_url)
@@ -68,7 +68,7 @@ async def test_replaying_a_trace_twice_leaves_one_row_per_call(
 async def test_calls_in_flight_are_resumed_after_a_restart(
     pool: asyncpg.Pool, db_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(database_url=db_url, spool_dir=str(tmp_path))
+    settings = Settings(database_url=db_url, spool_dir=str(tmp_path), fastagi_port=0)
     messages = _messages()
     cut = len(messages) // 2
     first = await _run(settings, messages[:cut])
