@@ -44,6 +44,9 @@ async def ws_agent(request: web.Request) -> web.WebSocketResponse:
     topics = _identity(request, principal.role, principal.agent, principal.interface)
     hub, screenpop = request.app[HUB], request.app[SCREENPOP]
     ws = web.WebSocketResponse(heartbeat=25.0)
+    if not ws.can_prepare(request).ok:
+        # aiohttp would answer a plain GET with a text/plain 400; API errors are JSON.
+        raise json_error(400, "bad_request", "a WebSocket endpoint: connect with Upgrade")
     await ws.prepare(request)
     client = hub.add(ws, topics)
     settings = request.app[SERVICE].settings

@@ -41,16 +41,29 @@ def ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (PostgreSQL text cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 async def body_of(request: web.Request) -> dict[str, Any]:
     """The request's JSON object, or a 400/415 naming what is wrong."""
     if request.content_type != "application/json":
         raise json_error(415, "unsupported_media_type", "send a JSON body (application/json)")
     try:
         data = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can parse
         raise json_error(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise json_error(400, "bad_json", "the body must be a JSON object")
+    if has_nul(data):
+        raise json_error(400, "bad_json", "the body contains a NUL character")
     return data
 
 
@@ -89,6 +102,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turns every error under ``/api/`` into a JSON body (unknown routes and crashes too)."""
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+        # PostgreSQL refuses NUL in text: caught here, not as a 500 from whichever query.
+        return web.json_response(
+            error_body("bad_request", "NUL characters are not accepted"), status=400
+        )
     if not request.path.startswith("/api/"):
         return await handler(request)
     try:

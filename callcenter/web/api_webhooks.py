@@ -14,7 +14,7 @@ from aiohttp import web
 
 from callcenter.dispositions import CallbackTickets
 from callcenter.tickets import TicketError, set_status
-from callcenter.web.api_common import int_query, ok, ticket_error
+from callcenter.web.api_common import has_nul, int_query, ok, ticket_error
 from callcenter.web.auth import json_error, require
 from callcenter.web.server import SERVICE
 from callcenter.webhooks import (
@@ -45,15 +45,20 @@ async def ticket_status_in(request: web.Request) -> web.Response:
     secrets = request.app[INBOUND]
     if not secrets:
         raise json_error(503, "unavailable", "no webhook_inbound_secrets are configured")
-    raw = await request.text()
+    try:
+        raw = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:  # request.text() would let it escape as a 500
+        raise json_error(400, "bad_json", "the body is not UTF-8 JSON") from None
     try:
         msg_id = verify(secrets, request.headers, raw, time.time())
     except SignatureError as exc:
         raise json_error(401, "bad_signature", str(exc)) from None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise json_error(400, "bad_json", "the body is not valid JSON") from None
+    if has_nul(body):
+        raise json_error(400, "bad_json", "the body contains a NUL character")
     data = body.get("data", body) if isinstance(body, dict) else None
     if not isinstance(data, dict) or not data.get("reference") or not data.get("status"):
         raise json_error(400, "missing_field", "data.reference and data.status are required")

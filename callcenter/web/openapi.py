@@ -314,6 +314,7 @@ def _paths() -> dict[str, Any]:
                     None,
                     {
                         "200": _json({"type": "object"}),
+                        "400": {"$ref": "#/components/responses/BadRequest"},
                         "401": {"$ref": "#/components/responses/Unauthorized"},
                         **_NOT_FOUND,
                         "409": {"$ref": "#/components/responses/Conflict"},

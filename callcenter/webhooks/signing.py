@@ -37,7 +37,8 @@ def generate_secret() -> str:
 
 def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
     """One ``v1,`` signature of a message."""
-    to_sign = f"{msg_id}.{timestamp}.{body}".encode()
+    # surrogateescape: a header that was not UTF-8 signs as the bytes that came in, not a 500.
+    to_sign = f"{msg_id}.{timestamp}.{body}".encode("utf-8", "surrogateescape")
     digest = hmac.new(secret_bytes(secret), to_sign, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
@@ -74,6 +75,8 @@ def verify(
     offered = {s.strip() for s in signatures.split(" ") if s.startswith("v1,")}
     for secret in secrets_:
         expected = sign(secret, msg_id, timestamp, body)
-        if any(hmac.compare_digest(expected, candidate) for candidate in offered):
+        # Bytes: compare_digest refuses str with non-ASCII letters (a TypeError, a 500).
+        want = expected.encode()
+        if any(hmac.compare_digest(want, c.encode("utf-8", "surrogateescape")) for c in offered):
             return msg_id
     raise SignatureError("no signature matches")
