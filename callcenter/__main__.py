@@ -19,6 +19,7 @@ COMMANDS = {
     "sim": "run the simulated Asterisk (load generator)",
     "report": "print the KPI report for a period",
     "token": "create or list API tokens",
+    "retention": "anonymise or delete calls older than retention_days (KVKK)",
 }
 
 

@@ -146,6 +146,7 @@ class Service:
         self.subscribe(self._store_effects)
         self._tasks.append(asyncio.create_task(self._consume(), name="consume"))
         self._tasks.append(asyncio.create_task(self._tick(), name="tick"))
+        self._start_retention()
         if ami:
             await self.start_ami()
         if self.settings.fastagi_enabled:
@@ -153,6 +154,16 @@ class Service:
 
             # After the AMI clients: the survey call-back dialer originates through one.
             self.ivr = await start_ivr(self)
+
+    def _start_retention(self) -> None:
+        """Starts the daily KVKK retention job (callcenter.retention); a bad setting stops start."""
+        from callcenter.retention import check, retention_loop
+
+        days, mode = self.settings.retention_days, self.settings.retention_mode
+        check(days, mode)
+        if days > 0:
+            job = retention_loop(lambda: self.pool, days, mode)
+            self._tasks.append(asyncio.create_task(job, name="retention"))
 
     async def start_ami(self) -> None:
         """Starts one AMI client per configured Asterisk server.

@@ -45,6 +45,10 @@ class Settings:
     log_format: str = "console"  # "console" for people, "json" for production
     log_level: str = "info"
     mask_numbers: bool = True  # KVKK: phone numbers are personal data
+    # KVKK retention (callcenter.retention): calls older than this many days lose their personal
+    # data daily, "anonymise" (figures kept) or "delete" (rows gone); 0 turns it off.
+    retention_days: int = 730
+    retention_mode: str = "anonymise"
     # Wrap-up seconds after a call per queue (no AMI event marks its end); "*" is the default.
     wrapup_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 3.0})
     service_level_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 20.0})
