@@ -62,10 +62,18 @@ class FakeTransport:
 class Wire:
     """One AMI link's receiving side, feeding a Service's pipeline, without a socket."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, service: Service | None = None) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        service: Service | None = None,
+        *,
+        queued: bool = False,
+    ) -> None:
         self.service = service or Service(Settings())
         self.delivered: list[dict[str, str]] = []
-        self.client = AmiClient(AsteriskServer(), self._sink, drop_raw=events.is_noise, loop=loop)
+        # queued: through the service's queue and consumer task (a started service), as live.
+        sink = self.service.ami_sink if queued else self._sink
+        self.client = AmiClient(AsteriskServer(), sink, drop_raw=events.is_noise, loop=loop)
         self.protocol = _AmiProtocol(self.client, loop)
         self.transport = FakeTransport()
         self.protocol.connection_made(self.transport)
