@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from callcenter import events
-from callcenter.config import Settings
+from callcenter.config import AsteriskServer, Settings
 from callcenter.model import (
     CallAnswered,
     CallEnded,
@@ -55,24 +55,39 @@ class Service:
         self.subscriber_errors = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
+        self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
 
     # ---- the stream -----------------------------------------------------------------------
 
     def ami_sink(self, server: str, headers: Mapping[str, str], received_at: float) -> None:
         """Receives one AMI message from an adapter; never blocks, never raises."""
         self.queue.put_nowait((server, headers, received_at))
+        if self.cluster is not None:
+            self.cluster.publish(server, headers, received_at)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Adds a consumer of effects; it must be quick and must not block."""
         self.subscribers.append(subscriber)
 
-    def dispatch(self, effects: list[Effect]) -> None:
-        """Hands effects to every subscriber; one failing subscriber does not stop the others."""
+    def dispatch(self, effects: list[Effect], *, durable_only: bool = False) -> None:
+        """Hands effects to every subscriber; one failing subscriber does not stop the others.
+
+        With several instances, subscribers that write (the store, webhooks) get only the
+        effects of servers this instance owns; ``durable_only`` skips the other subscribers.
+        """
         if not effects:
             return
+        cluster = self.cluster
+        owned = effects if cluster is None else cluster.owned_effects(effects)
         for subscriber in self.subscribers:
+            durable = cluster is not None and self._is_durable(subscriber)
+            if durable_only and not durable:
+                continue
+            batch = owned if durable else effects
+            if not batch:
+                continue
             try:
-                subscriber(effects)
+                subscriber(batch)
             except Exception:
                 self.subscriber_errors += 1
                 log.exception("subscriber_error", subscriber=getattr(subscriber, "__name__", "?"))
@@ -98,6 +113,28 @@ class Service:
                 self._snapshot_open_calls()
             except Exception:
                 log.exception("tick_error")
+
+    # ---- several instances (callcenter.cluster) ---------------------------------------------
+
+    def owns(self, server: str) -> bool:
+        """Whether this instance ingests and writes that Asterisk server (always, when single)."""
+        return self.cluster is None or self.cluster.owns(server)
+
+    def _is_durable(self, subscriber: Subscriber) -> bool:
+        from callcenter.cluster import is_durable
+
+        return subscriber == self._store_effects or is_durable(subscriber)
+
+    def snapshot_later(self, server: str) -> None:
+        """Marks every open call of a server for the next snapshot (after a takeover)."""
+        self._dirty.update(key for key in self.tracker.calls if key[0] == server)
+
+    async def stop_ingest(self, name: str) -> None:
+        """Closes the AMI client of a server this instance no longer owns."""
+        client = self.clients.pop(name, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
 
     # ---- persistence ----------------------------------------------------------------------
 
@@ -147,7 +184,12 @@ class Service:
         self._tasks.append(asyncio.create_task(self._consume(), name="consume"))
         self._tasks.append(asyncio.create_task(self._tick(), name="tick"))
         self._start_retention()
-        if ami:
+        if ami and self.settings.ingest_mode == "cluster":
+            from callcenter.cluster import Cluster
+
+            self.cluster = Cluster(self)
+            await self.cluster.start()
+        elif ami:
             await self.start_ami()
         if self.settings.fastagi_enabled:
             from callcenter.ivr.service import start_ivr
@@ -171,22 +213,24 @@ class Service:
         Rejected credentials stop the start-up with a clear error; an unreachable server is
         logged and retried in the background, so one PBX down does not stop the others.
         """
+        for server in self.settings.asterisk:
+            await self.start_ingest(server)
+
+    async def start_ingest(self, server: AsteriskServer) -> None:
+        """Starts the AMI client of one Asterisk server (see ``start_ami``)."""
         from callcenter.ami import AmiClient, AmiConnectError
 
-        for server in self.settings.asterisk:
-            # VarSet floods are dropped from the raw text, before a message is even parsed.
+        # VarSet floods are dropped from the raw text, before a message is even parsed.
+        client = AmiClient(server, self.ami_sink, drop_raw=events.is_noise)
+        self.clients[server.name] = client
+        try:
+            await client.start()
+        except AmiConnectError as exc:
+            log.warning("ami_unreachable_retrying", server=server.name, error=str(exc))
             client = AmiClient(server, self.ami_sink, drop_raw=events.is_noise)
             self.clients[server.name] = client
-            try:
-                await client.start()
-            except AmiConnectError as exc:
-                log.warning("ami_unreachable_retrying", server=server.name, error=str(exc))
-                client = AmiClient(server, self.ami_sink, drop_raw=events.is_noise)
-                self.clients[server.name] = client
-                await client.start(wait=False)
-            self._tasks.append(
-                asyncio.create_task(self._watch(client), name=f"watch:{server.name}")
-            )
+            await client.start(wait=False)
+        self._tasks.append(asyncio.create_task(self._watch(client), name=f"watch:{server.name}"))
 
     async def _watch(self, client: Any) -> None:
         """Logs the error that stopped an AMI client for good (a refused re-login)."""
@@ -201,6 +245,8 @@ class Service:
 
     async def stop(self) -> None:
         """Stops ingestion, snapshots open calls and flushes everything to PostgreSQL."""
+        if self.cluster is not None:
+            await self.cluster.stop()  # no takeover while stopping; locks go at the end
         if self.ivr is not None:
             with contextlib.suppress(Exception):
                 await self.ivr.close()
@@ -218,9 +264,11 @@ class Service:
                 await task
         self._tasks.clear()
         if self.writer is not None:
-            self._dirty.update(self.tracker.calls)
+            self._dirty.update(key for key in self.tracker.calls if self.owns(key[0]))
             self._snapshot_open_calls()
             await self.writer.close()
+        if self.cluster is not None:
+            await self.cluster.close()  # only now may another instance take the servers
         if self.pool is not None:
             await self.pool.close()
 
@@ -237,7 +285,10 @@ class Service:
             }
         degraded = bool(self.writer is not None and self.writer.degraded)
         ok = all(s["connected"] for s in servers.values()) and not degraded
-        return {
+        cluster = self.cluster.health() if self.cluster is not None else None
+        if cluster is not None and not cluster["stream_connected"]:
+            ok = False  # a follower without the stream shows a frozen floor
+        report = {
             "status": "ok" if ok else "degraded",
             "asterisk": servers,
             "database": {
@@ -248,3 +299,6 @@ class Service:
             "open_calls": len(self.tracker.calls),
             "pipeline": dict(self.pipeline.counters),
         }
+        if cluster is not None:
+            report["cluster"] = cluster
+        return report

@@ -88,6 +88,12 @@ class Settings:
     fastagi_port: int = 4573
     # The IVR menu file (TOML); empty means the packaged Sancaktepe menu.
     ivr_menu: str = ""
+    # ---- several instances, one PostgreSQL (callcenter.cluster) ----
+    # "single": this instance ingests every configured Asterisk server. "cluster": each server
+    # is ingested by whichever instance holds its advisory lock; the others follow its stream.
+    ingest_mode: str = "single"
+    # NOTIFY channel of the shared stream and namespace of the locks: one per deployment.
+    cluster_channel: str = "callcenter_ami"
 
 
 _ENV_PREFIX = "CALLCENTER_"
@@ -238,6 +244,12 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
         raise ConfigError(
             f"setting 'log_format': expected console or json, got {settings.log_format!r}"
         )
+    if settings.ingest_mode not in {"single", "cluster"}:
+        raise ConfigError(
+            f"setting 'ingest_mode': expected single or cluster, got {settings.ingest_mode!r}"
+        )
+    if not 0 < len(settings.cluster_channel.encode()) < 64:
+        raise ConfigError("setting 'cluster_channel': expected 1 to 63 bytes (a PostgreSQL name)")
     return settings
 
 

@@ -91,6 +91,12 @@ LIVE: dict[str, LiveMetric] = {
             ("asterisk",),
         ),
         LiveMetric(
+            "callcenter_ingest_owner",
+            "gauge",
+            "1 while this instance ingests the Asterisk server; 0 while another one does.",
+            ("asterisk",),
+        ),
+        LiveMetric(
             "callcenter_ami_reconnects_total",
             "counter",
             "AMI links re-established after a loss.",

@@ -134,7 +134,13 @@ class LiveCollector(Collector):
         for name in sorted(names):
             client = clients.get(name)
             connected = bool(getattr(client, "connected", False))
-            families["callcenter_ami_connected"].add_metric([name], 1.0 if connected else 0.0)
+            # With several instances (callcenter.cluster) one ingests each server; the link is
+            # the owner's to report, so the others do not raise a "disconnected" alert.
+            owns = getattr(service, "owns", None)
+            owner = owns(name) if callable(owns) else True
+            families["callcenter_ingest_owner"].add_metric([name], 1.0 if owner else 0.0)
+            if owner:
+                families["callcenter_ami_connected"].add_metric([name], 1.0 if connected else 0.0)
             families["callcenter_ami_reconnects_total"].add_metric(
                 [name], float(getattr(client, "reconnects", 0) or 0)
             )
