@@ -145,7 +145,11 @@ class Service:
             if isinstance(effect, CallEnded):
                 self._dirty.discard((effect.call.server, effect.call.linkedid))
                 writer.submit_call(effect.call)
-            elif isinstance(effect, CallStarted | QueueJoined | CallAnswered | VisitEnded):
+            elif isinstance(effect, CallStarted):
+                # At once, not at the next tick: a call that starts just before a crash and
+                # ends while the service is down would otherwise leave no trace at all.
+                writer.submit_open(effect.call)
+            elif isinstance(effect, QueueJoined | CallAnswered | VisitEnded):
                 self._dirty.add((effect.call.server, effect.call.linkedid))
             elif isinstance(effect, PauseEnded):
                 writer.submit_pause(effect.pause, effect.pause.server)

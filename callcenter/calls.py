@@ -158,8 +158,13 @@ class Tracker:
         return effects
 
     def resume(self, calls: Iterable[Call]) -> None:
-        """Takes back calls that were open when the service last stopped."""
+        """Takes back calls that were open when the service last stopped, flagged reconstructed.
+
+        Whatever happened to them between their last snapshot and the next resync was never
+        seen, as for the calls in flight when an AMI link drops.
+        """
         for call in calls:
+            call.reconstructed = True
             key = (call.server, call.linkedid)
             self.calls[key] = call
             for uniqueid in call.live_channels | {call.uniqueid}:

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+import asyncpg
 import structlog
 
 from callcenter.webhooks import signing
@@ -27,6 +28,14 @@ from callcenter.webhooks.subscriptions import Subscription, host_allowed
 log = structlog.get_logger(__name__)
 
 USER_AGENT = "callcenter-webhooks/1"
+
+
+def _gone(conn: Any) -> bool:
+    """Whether a pooled connection is closed, or was taken back by the pool when it broke."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:  # a released proxy refuses every call
+        return True
 
 
 def _dt(epoch: float) -> datetime:
@@ -391,7 +400,7 @@ class DeliveryWorker:
 
     async def _listen(self) -> None:
         """Holds a connection that LISTENs for new outbox events (best effort)."""
-        if self._listener is not None and not self._listener.is_closed():
+        if self._listener is not None and not _gone(self._listener):
             return
         await self._unlisten()
         conn = await self.pool().acquire()

@@ -9,7 +9,7 @@ import pytest
 
 from callcenter import events
 from callcenter.calls import Tracker, agent_state
-from callcenter.model import CallEnded, Effect, Member, PauseEnded, SessionEnded
+from callcenter.model import Call, CallEnded, Effect, Member, PauseEnded, SessionEnded
 from callcenter.pipeline import Pipeline
 from callcenter.replay import iter_trace, replay_file, trace_t0
 
@@ -147,6 +147,19 @@ def test_a_gap_is_reconciled_whatever_the_pbx_clock_says(offset: float) -> None:
     assert set(got) == set(exact), "every call logged exactly once"
     assert pipe.tracker.calls == {}
     assert pipe.tracker.counters.get("closed_by_resync", 0) >= 1
+
+
+def test_calls_resumed_after_a_restart_are_flagged_reconstructed() -> None:
+    # Regression: a resumed call missed whatever happened between its last snapshot and the
+    # resync, yet came out unflagged (unlike calls in flight when an AMI link drops).
+    tracker = Tracker()
+    call = Call(server="pbx1", linkedid="9.1", uniqueid="9.1", started_at=100.0)
+    call.live_channels.add("9.1")
+    tracker.resume([call])
+    hangup = "Event: Hangup\r\nChannel: Local/cust@callers-1;1\r\nUniqueid: 9.1\r\nLinkedid: 9.1"
+    effects = Pipeline(tracker).feed_text("pbx1", hangup, 130.0)
+    [ended] = [e.call for e in effects if isinstance(e, CallEnded)]
+    assert ended.reconstructed
 
 
 def test_a_call_without_agent_complete_is_finalised_after_the_grace_period() -> None:
