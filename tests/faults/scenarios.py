@@ -185,7 +185,8 @@ async def ami_cuts(
     found only by the service's Ping watchdog. Before each fault the service has read every
     event up to it, so the gap is the only thing it misses.
     """
-    report = FaultReport(fault="AMI link cut (TCP reset) or stalled, then restored")
+    kinds = "cut (TCP reset) or stalled" if stall_every > 0 else "cut (TCP reset)"
+    report = FaultReport(fault=f"AMI link {kinds}, {gap_s:g} s of simulated time lost each")
     rng = random.Random(seed)
     sim = Simulator(
         speed=None,
@@ -278,7 +279,8 @@ async def ami_cuts(
     ended_blind = {
         lid for lid, c in truth.ended.items() if any(g.start <= c.ended <= g.end for g in gaps)
     }
-    report.verdict.unflagged.extend(sorted(ended_blind - tap.closed_by_resync))
+    closable = ended_blind - set(report.verdict.invisible)  # those it had seen at all
+    report.verdict.unflagged.extend(sorted(closable - tap.closed_by_resync))
     report.calls = len(truth.ended)
     report.lost = len(report.verdict.lost)
     report.invisible = len(report.verdict.invisible)
