@@ -5,7 +5,8 @@ The truth is what the simulated Asterisk did (every call it finished, with its o
 and talk as it timed them); the call log is what the service wrote to PostgreSQL. A call is
 *touched* by a fault when its life overlaps the fault's gap (simulated time during which the
 service could not see the stream): such a call must be logged once and flagged
-``reconstructed``; every other call must be logged once, unflagged and exact.
+``reconstructed``; every other call must be logged once, unflagged and exact. A call whose
+whole life lies inside a gap was never visible to the service and is counted apart.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class SimCall:
 
 
 class Truth:
-    """Collects every call the simulator finishes; attach it before the simulator starts."""
+    """Records every call the simulator finishes and every AMI login; attach before it starts."""
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
