@@ -274,7 +274,12 @@ class Service:
         if self.cluster is not None:
             await self.cluster.close()  # only now may another instance take the servers
         if self.pool is not None:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), 10)
+            except TimeoutError:
+                # A connection someone never released must not hang the shutdown.
+                log.warning("db_pool_close_timeout")
+                self.pool.terminate()
 
     def health(self) -> dict[str, Any]:
         """What /healthz reports: AMI link per server, database, backlog."""

@@ -403,13 +403,14 @@ class DeliveryWorker:
         if self._listener is not None and not _gone(self._listener):
             return
         await self._unlisten()
-        conn = await self.pool().acquire()
+        # Held in self._listener at once: if stop() cancels us inside add_listener, _unlisten
+        # still releases the connection (else pool.close() would wait for it forever).
+        self._listener = await self.pool().acquire()
         try:
-            await conn.add_listener(NOTIFY_CHANNEL, self._notified)
+            await self._listener.add_listener(NOTIFY_CHANNEL, self._notified)
         except Exception:
-            await self.pool().release(conn)
+            await self._unlisten()
             raise
-        self._listener = conn
 
     def _notified(self, *_: Any) -> None:
         self._wake.set()
