@@ -22,7 +22,7 @@ class Category:
         return {"code": self.code, "tr": self.tr, "en": self.en}
 
 
-# From the Public Relations Directorate's service list (../shared/MISSION.md).
+# From the Public Relations Directorate's own list of services (the municipality's brief).
 DEFAULT_CATEGORIES = (
     Category("bilgi-rehberlik", "Bilgi ve yönlendirme", "Information and guidance"),
     Category("sosyal-yardim", "Sosyal yardım ve destek", "Social aid and support"),
