@@ -144,14 +144,20 @@ class Tracker:
             return effects
         handler(event, effects)
         if self._finishing:
-            self.tick(event.ts, effects)
+            self.tick(event.ts, effects, event.server)
         return effects
 
-    def tick(self, now: float, effects: list[Effect] | None = None) -> list[Effect]:
-        """Finalises calls whose grace period for a late AgentComplete is over at ``now``."""
+    def tick(
+        self, now: float, effects: list[Effect] | None = None, server: str | None = None
+    ) -> list[Effect]:
+        """Finalises calls whose grace period for a late AgentComplete is over at ``now``.
+
+        ``now`` is on the PBX's clock; with ``server`` only that server's calls are looked at
+        (each Asterisk has its own clock).
+        """
         effects = [] if effects is None else effects
         for key, deadline in list(self._finishing.items()):
-            if now >= deadline:
+            if (server is None or key[0] == server) and now >= deadline:
                 call = self.calls.get(key)
                 if call is not None:
                     self._finish(call, deadline - _COMPLETE_GRACE_S, effects)

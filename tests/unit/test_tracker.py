@@ -241,3 +241,27 @@ def test_midcall_start_recovers_live_calls_from_the_snapshot() -> None:
             assert len(tracker.calls) == 3
             assert len(tracker.members) == 5
     assert seen_waiting == 2  # two callers were waiting, one was talking
+
+
+def test_another_servers_clock_does_not_end_a_call_waiting_for_its_agent_complete() -> None:
+    messages = [
+        (ts, text)
+        for ts, text in _messages("answered")
+        if not text.startswith("Event: AgentComplete")
+    ]
+    pipe = Pipeline()
+    for ts, text in messages:
+        pipe.feed_text("pbx1", text, ts)
+    last = messages[-1][0]
+    # pbx2's clock is an hour ahead: its events must not close pbx1's call early.
+    newchannel = (
+        "Event: Newchannel\r\nChannel: Local/x@callers-00000001;1\r\n"
+        "Uniqueid: 1.1\r\nLinkedid: 1.1\r\nContext: callers\r\nExten: x"
+    )
+    ended = [
+        e for e in pipe.feed_text("pbx2", newchannel, last + 3600.0) if isinstance(e, CallEnded)
+    ]
+    assert ended == []
+    assert ("pbx1", "1795884362.0") in pipe.tracker.calls
+    later = [e for e in pipe.tracker.tick(last + 10.0, server="pbx1") if isinstance(e, CallEnded)]
+    assert [e.call.linkedid for e in later] == ["1795884362.0"]
