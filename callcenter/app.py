@@ -109,11 +109,7 @@ class Service:
         while True:
             await asyncio.sleep(_TICK_S)
             try:
-                now = time.time()
-                for server in list(self.last_event_at):
-                    # The grace deadlines are on each PBX's clock, not ours.
-                    pbx_now = self.pipeline.pbx_time(server, now)
-                    self.dispatch(self.tracker.tick(pbx_now, server=server))
+                self.dispatch(self.tracker.tick(time.time()))
                 self._snapshot_open_calls()
             except Exception:
                 log.exception("tick_error")

@@ -92,10 +92,6 @@ class Pipeline:
                 )
         return effects
 
-    def pbx_time(self, server: str, now: float) -> float:
-        """Our clock's ``now`` as that server's clock reads it (as far as its Timestamps tell)."""
-        return now + self._clock_offset.get(server, 0.0)
-
     def _on_pbx_clock(self, server: str, headers: Mapping[str, str], received_at: float) -> float:
         """The receive time moved onto the PBX's clock, for messages without a Timestamp.
 
