@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from callcenter.config import ConfigError
+
 COMMANDS = {
     "run": "run the service: AMI ingestion, PostgreSQL, HTTP",
     "demo": "run everything on embedded defaults with a simulated Asterisk",
@@ -46,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     module = modules[args.command]
-    return int(module.main(args))  # type: ignore[attr-defined]
+    try:
+        return int(module.main(args))  # type: ignore[attr-defined]
+    except ConfigError as exc:  # one clear line for every command, not a traceback
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

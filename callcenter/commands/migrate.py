@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from callcenter.config import ConfigError, load_settings
+from callcenter.config import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,11 +18,7 @@ def main(args: argparse.Namespace) -> int:
     """Applies pending migrations and prints the versions applied."""
     from callcenter.store.migrations import migrate
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"callcenter: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.config)  # a ConfigError exits 2 in __main__
     url = args.database_url or settings.database_url
     try:
         applied = asyncio.run(migrate(url))

@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 
-from callcenter.config import ConfigError, load_settings
+from callcenter.config import load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +22,7 @@ def main(args: argparse.Namespace) -> int:
     """Records until --duration, Ctrl-C or the server closing; prints the messages written."""
     from callcenter.ami import AmiError, record_trace
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"callcenter: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.config)  # a ConfigError exits 2 in __main__
     servers = {s.name: s for s in settings.asterisk}
     server = servers.get(args.server) if args.server else settings.asterisk[0]
     if server is None:

@@ -11,7 +11,7 @@ import time
 from datetime import date, timedelta
 from typing import TextIO
 
-from callcenter.config import ConfigError, load_settings
+from callcenter.config import load_settings
 from callcenter.kpis import GROUPINGS, Thresholds
 
 # Progress appears only when the report takes longer than this (a day's report never does).
@@ -118,11 +118,7 @@ def main(args: argparse.Namespace) -> int:
 
     from callcenter.reports import ReportError
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"callcenter: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.config)  # a ConfigError exits 2 in __main__
     url = args.database_url or settings.database_url
     try:
         text = asyncio.run(

@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import sys
 
 import structlog
 
 from callcenter.app import Service
-from callcenter.config import ConfigError, Settings, load_settings
+from callcenter.config import Settings, load_settings
 from callcenter.logs import configure_logging
 
 log = structlog.get_logger(__name__)
@@ -49,11 +48,7 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Starts the service with the configured settings; exits 2 on a configuration error."""
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        print(f"callcenter: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.config)  # a ConfigError exits 2 in __main__
     if args.http_port:
         from dataclasses import replace
 
