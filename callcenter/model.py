@@ -133,6 +133,7 @@ class Call:
     rejected_queue: str | None = None  # Queue() refused the caller (FULL, JOINEMPTY…)
     rejected_status: str | None = None
     reconstructed: bool = False  # parts were inferred (gap in the stream, resync)
+    reconciled: bool = False  # checked against Asterisk's queue_log/CEL (callcenter.reconcile)
 
     @property
     def outcome(self) -> str:
@@ -220,6 +221,7 @@ class Call:
             "ivr_result": self.ivr_result,
             "ivr_vars": dict(self.ivr_vars),
             "reconstructed": self.reconstructed,
+            "reconciled": self.reconciled,
             "visits": [v.to_dict() for v in self.visits],
         }
 

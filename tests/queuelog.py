@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _END = {"COMPLETECALLER", "COMPLETEAGENT", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
+# verb -> (outcome, index of the wait in the data)
 _UNANSWERED = {
-    "ABANDON": "abandoned",
-    "EXITWITHTIMEOUT": "timeout",
-    "EXITEMPTY": "exit_empty",
-    "EXITWITHKEY": "exit_key",
+    "ABANDON": ("abandoned", 2),
+    "EXITWITHTIMEOUT": ("timeout", 2),
+    "EXITEMPTY": ("exit_empty", 2),
+    "EXITWITHKEY": ("exit_key", 3),
+    "WITHDRAW": ("withdrawn", 2),
 }
 
 
@@ -59,8 +61,8 @@ def read_queue_log(path: Path) -> list[QlVisit]:
                 )
                 del open_[key]
             elif event in _UNANSWERED:
-                visit.outcome = _UNANSWERED[event]
-                visit.wait = int(data[2])
+                visit.outcome, index = _UNANSWERED[event]
+                visit.wait = int(data[index])
                 del open_[key]
             elif event == "RINGNOANSWER":
                 visit.ringnoanswer.append(agent)
