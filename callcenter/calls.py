@@ -447,6 +447,7 @@ class Tracker:
             if earlier.open and earlier.answered_at is not None and not earlier.transferred_to:
                 earlier.transferred_to = e.queue
         visit = Visit(queue=e.queue, entered_at=e.ts, position=e.position)
+        visit.joined_context = e.chan.context
         call.visits.append(visit)
         effects.append(QueueJoined(call, visit))
 
@@ -454,6 +455,14 @@ class Tracker:
         found = self._visit_for(e.server, e.chan, e.queue, e.ts, effects)
         if found and found[1].left_at is None:
             found[1].left_at = e.ts
+        if found and found[1].outcome is None and found[1].answered_at is None:
+            call = found[0]
+            # EXITWITHKEY sends no QueueCallerAbandon and no QUEUESTATUS: only this Leave,
+            # already in the queue's exit context at the extension of the key just pressed.
+            left_by_key = bool(e.chan.exten) and call.ivr_digits.endswith(e.chan.exten or "")
+            joined = found[1].joined_context
+            if left_by_key and joined and e.chan.context not in (None, "", joined):
+                found[1].outcome = "exit_key"
 
     def _on_abandon(self, e: ev.QueueAbandon, effects: list[Effect]) -> None:
         found = self._visit_for(e.server, e.chan, e.queue, e.ts, effects)

@@ -58,6 +58,8 @@ class Visit:
     transferred_to: str | None = None
     offers: list[Offer] = field(default_factory=list)
     hold_started_at: float | None = None
+    # The dialplan context Queue() ran in: leaving in another one means a key was pressed.
+    joined_context: str | None = None
 
     @property
     def wait_s(self) -> float | None:

@@ -108,9 +108,10 @@ class AsteriskCall:
 
     @property
     def first_at(self) -> float | None:
-        """The earliest known time of the call."""
-        times = [t for t in (self.started_at, *(v.entered_at for v in self.visits)) if t]
-        return min(times) if times else None
+        """When the call began: CEL's start, else its first queue entry (whole seconds)."""
+        if self.started_at is not None:
+            return self.started_at
+        return min((v.entered_at for v in self.visits), default=None)
 
 
 @dataclass(slots=True)
@@ -325,7 +326,7 @@ def _settle_hangup_by(call: Call) -> None:
     if answered:
         last = answered[-1]
         call.hangup_by = last.hangup_by if last.hangup_by in ("caller", "agent") else "caller"
-    elif call.outcome in ("abandoned", "ivr_only", "exit_key"):
+    elif call.outcome in ("abandoned", "ivr_only"):
         call.hangup_by = "caller"
     else:
         call.hangup_by = "system"
