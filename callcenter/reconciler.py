@@ -315,7 +315,9 @@ class Reconciler:
         known = {lid for (srv, lid) in tracker.calls if srv == gap.server}
         known |= {lid for (srv, lid) in self._held if srv == gap.server}
         known |= {lid for (srv, lid) in getattr(tracker, "_ended", {}) if srv == gap.server}
-        candidates = records.unseen(known, gap.since - _MARGIN_S, gap.until + _MARGIN_S)
+        # Only a little past the gap's end: what came after it is (or soon will be) in the
+        # stream, and a call must not be taken from the records while its events still queue.
+        candidates = records.unseen(known, gap.since - _MARGIN_S, gap.until + _SETTLE_S)
         if not candidates:
             return
         stored = await self.service.pool.fetch(
