@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from tests.live.ami import AmiDriver, Message
@@ -53,7 +54,7 @@ class Caller:
         number = next_number() if number is None else number
         caller = cls(ami, number, name, label=label)
         since = ami.mark()
-        callerid = f'"{name}" <{number}>' if number else f'"{name}" <>'
+        callerid = f'"{name}" <{number}>'
         reply = await ami.action(
             "Originate",
             Channel="Local/cust@harness-caller",
@@ -100,16 +101,19 @@ class Caller:
 
     async def wait_prompt(self, sound: str, within: float = 40.0) -> None:
         """Waits until the IVR starts playing ``sound`` on this call."""
+        # The IVR quotes every argument: STREAM FILE "callcenter/main-menu" "0123456789*#".
+        played = re.compile(rf'^STREAM FILE "?{re.escape(sound)}"?(\s|$)')
         event = await self.ami.wait_for(
             lambda e: (
                 e.get("Event") == "AGIExecStart"
                 and self.mine(e)
-                and f" {sound} " in e.get("Command", "") + " "
+                and played.match(e.get("Command", "")) is not None
             ),
             within,
             self._since,
         )
-        self._since = self.ami.events.index(event, self._since) + 1
+        # The next key may interrupt this very prompt.
+        self._since = self.ami.events.index(event, self._since)
 
     async def wait_event(self, name: str, within: float = 60.0, **match: str) -> Message:
         """The next event ``name`` of this call's channel (with the given headers)."""

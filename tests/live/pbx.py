@@ -286,12 +286,10 @@ def write_silence(path: Path, seconds: float) -> None:
 
 
 def prompt_names() -> list[str]:
-    """Every sound the packaged menu names in its recording script (``[prompts]``)."""
-    import tomllib
+    """Every sound the packaged menu can play (its recording list, neighbourhoods included)."""
+    from callcenter.ivr.menu import load_menu, recording_list
 
-    menu = ROOT / "callcenter" / "ivr" / "menus" / "default.toml"
-    with menu.open("rb") as fh:
-        return sorted(tomllib.load(fh)["prompts"])
+    return sorted(name for name, _ in recording_list(load_menu()))
 
 
 # Asterisk's own number sounds the IVR's SAY NUMBER/DIGITS may reach (English rules).
@@ -438,7 +436,7 @@ class Phone:
             "--bound-addr=127.0.0.1",
             "--ip-addr=127.0.0.1",
             f"--local-port={free_port(socket.SOCK_DGRAM)}",
-            f"--rtp-port={self.layout.ports.rtp_start + 100 + int(self.ext[-2:]) * 10}",
+            f"--rtp-port={self.layout.ports.rtp_start + 200 + int(self.ext[-2:]) * 10}",
             f"--id=sip:{self.ext}@127.0.0.1",
             f"--registrar=sip:127.0.0.1:{self.layout.ports.sip}",
             "--realm=*",
@@ -446,8 +444,8 @@ class Phone:
             f"--password={agent_secret(self.ext)}",
             "--auto-answer=200",
             "--max-calls=4",
-            "--log-level=3",
-            "--app-log-level=3",
+            "--log-level=4",  # level 4 prints the SIP messages (the INVITE's headers)
+            "--app-log-level=4",
         ]
         if self.talk_s is not None:
             args.append(f"--duration={self.talk_s}")
