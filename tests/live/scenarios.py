@@ -9,6 +9,8 @@ check against Asterisk's own queue_log and against PostgreSQL:
    self-service that then asks for an agent, and the survey after each call;
 2. agents on Local channels (``harness-agent``): pauses with reasons, a ring-no-answer, an
    abandon while ``/metrics`` and ``queue show`` are sampled, a blind transfer, a redirect;
+   then every key path of the menu that leads to a queue (derived from the menu itself), a
+   step back with ``*`` and three wrong keys, each caller hanging up once queued;
 3. the PBX side's fixes: a caller whose IVR ends with AGISTATUS=FAILURE (a missing prompt)
    after choosing a queue, and one after a table-and-chair booking (a ticket, then goodbye).
 """
@@ -319,6 +321,48 @@ async def phase_local(pbx: LivePbx, live: LiveService, ami: AmiDriver, traffic: 
     await sample_metrics(pbx, live, traffic)
 
 
+def menu_paths() -> dict[str, str]:
+    """Every key sequence of the packaged menu that ends in a queue, with that queue."""
+    from callcenter.ivr.menu import load_menu
+
+    ivr = load_menu()
+    paths: dict[str, str] = {}
+
+    def walk(name: str, keys: str) -> None:
+        menu = ivr.menus[name]
+        paths[keys + ivr.agent_key] = menu.agent_queue or ivr.agent_queue
+        for key, option in sorted(menu.options.items()):
+            if option.action == "queue":
+                paths[keys + key] = option.target
+            elif option.action == "menu":
+                walk(option.target, keys + key)
+
+    walk(ivr.start, "")
+    return paths
+
+
+async def _path_call(traffic: Traffic, ami: AmiDriver, keys: str, queue: str, n: int) -> None:
+    """Presses a path's keys, waits until the caller is in a queue, and hangs up."""
+    await asyncio.sleep(n * 0.2)
+    label = f"path-{keys}"
+    caller = await Caller.dial(ami, label=label)
+    traffic.add(label, caller, Expect(queue=queue))
+    await caller.press(keys)
+    await caller.wait_event("QueueCallerJoin", 60)
+    await caller.hang_up()
+    await caller.wait_ended()
+
+
+async def phase_paths(ami: AmiDriver, traffic: Traffic) -> None:
+    """Every path of the menu to a queue, plus a step back and three wrong keys."""
+    paths = menu_paths()
+    paths["1*4"] = "depremzede"  # into sosyal-yardım, back (*), then depremzede
+    paths["777"] = "genel"  # three wrong keys: on_failure = agent (the main menu's queue)
+    await asyncio.gather(
+        *(_path_call(traffic, ami, keys, queue, n) for n, (keys, queue) in enumerate(paths.items()))
+    )
+
+
 def _remove_prompt(pbx: LivePbx, sound: str) -> None:
     # In every language: Asterisk falls back to "en" when the caller's language lacks a file.
     for path in pbx.layout.sounds.glob(f"*/{sound}.*"):
@@ -375,6 +419,7 @@ async def run_traffic(pbx: LivePbx, live: LiveService, ami: AmiDriver) -> Traffi
     await sample_metrics(pbx, live, traffic)
     await phase_sip(pbx, live, ami, traffic)
     await phase_local(pbx, live, ami, traffic)
+    await phase_paths(ami, traffic)
     await phase_fixes(pbx, ami, traffic)
     linkedids = [c.linkedid for c in traffic.calls.values()]
     async with asyncio.timeout(30):
