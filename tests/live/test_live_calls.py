@@ -269,3 +269,23 @@ async def test_a_withheld_number_is_stored_as_no_number(
 ) -> None:
     call = await pg_call(live_service, traffic.calls["withheld"].linkedid)
     assert call["caller_number"] is None
+
+
+@pytest.mark.xfail(strict=True, reason="fix 7 of issue 11 (hangup_by, transferred_to): ivr-prompts")
+async def test_abandons_say_who_hung_up_and_moves_name_the_next_queue(
+    live_service: LiveService, traffic: Traffic
+) -> None:
+    [abandon] = await pg_visits(live_service, traffic.calls["abandon"].linkedid)
+    assert abandon["hangup_by"] == "caller"
+    for label in MOVED:
+        first, second = await pg_visits(live_service, traffic.calls[label].linkedid)
+        assert first["transferred_to"] == second["queue"], label
+
+
+@pytest.mark.xfail(strict=True, reason="numbers from the IVR's own prompt files: ivr-prompts")
+async def test_numbers_are_said_from_the_ivrs_own_prompts(
+    live_pbx: LivePbx, traffic: Traffic
+) -> None:
+    # The booking read back a date and a reference: Asterisk's say.c has no Turkish rules.
+    assert traffic.calls["booking"].linkedid
+    assert "not currently supported" not in live_pbx.console_text()
