@@ -20,8 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import sys
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -32,7 +36,7 @@ from callcenter.web.auth import create_token
 from tests.live.ami import AmiDriver
 from tests.live.calls import Caller, add_local_agent, pause, set_global
 from tests.live.conftest import LivePbx, LiveService
-from tests.live.pbx import Phone, pjsua_binary
+from tests.live.pbx import AMI_SECRET, ROOT, Phone, pjsua_binary
 
 # pjsip.conf's agents on SIP phones in phase 1, by extension: their queue member names.
 SIP_AGENTS = {
@@ -69,6 +73,7 @@ class Traffic:
     status_reference: str = ""
     booking_date: date | None = None
     agi_failed: set[str] = field(default_factory=set)  # linkedids with AGISTATUS=FAILURE
+    trace: Path | None = None  # what `callcenter record` wrote during the run
     seconds: float = 0.0
 
     def add(self, label: str, caller: Caller, expect: Expect) -> Caller:
@@ -412,15 +417,56 @@ async def phase_fixes(pbx: LivePbx, ami: AmiDriver, traffic: Traffic) -> None:
                 traffic.agi_failed.add(event.get("Linkedid", ""))
 
 
-async def run_traffic(pbx: LivePbx, live: LiveService, ami: AmiDriver) -> Traffic:
-    """Runs the three phases; then waits until PostgreSQL has every call."""
+async def start_recorder(pbx: LivePbx, trace: Path) -> asyncio.subprocess.Process:
+    """``python -m callcenter record`` on the live PBX (the service's own AMI user)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CALLCENTER_AMI_HOST": "127.0.0.1",
+        "CALLCENTER_AMI_PORT": str(pbx.layout.ports.ami),
+        "CALLCENTER_AMI_SECRET": AMI_SECRET,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callcenter",
+        "record",
+        "--out",
+        str(trace),
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):  # logged in once the trace file has its first line
+        while not await asyncio.to_thread(lambda: trace.exists() and trace.stat().st_size > 0):
+            if proc.returncode is not None:
+                raise AssertionError("the recorder stopped at once")
+            await asyncio.sleep(0.1)
+    return proc
+
+
+async def stop_recorder(proc: asyncio.subprocess.Process) -> None:
+    """Stops the recorder as Ctrl-C would; it must exit cleanly."""
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, stderr.decode()
+
+
+async def run_traffic(
+    pbx: LivePbx, live: LiveService, ami: AmiDriver, trace: Path | None = None
+) -> Traffic:
+    """Runs the three phases (recorded to ``trace``); waits until PostgreSQL has every call."""
     traffic = Traffic()
     started = asyncio.get_running_loop().time()
+    recorder = await start_recorder(pbx, trace) if trace is not None else None
     await sample_metrics(pbx, live, traffic)
     await phase_sip(pbx, live, ami, traffic)
     await phase_local(pbx, live, ami, traffic)
     await phase_paths(ami, traffic)
     await phase_fixes(pbx, ami, traffic)
+    if recorder is not None:
+        await asyncio.sleep(1.0)  # the last events of the last calls
+        await stop_recorder(recorder)
     linkedids = [c.linkedid for c in traffic.calls.values()]
     async with asyncio.timeout(30):
         while True:

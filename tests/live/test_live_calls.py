@@ -6,8 +6,11 @@ each test checks one promise against queue_log, the AMI events and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest_asyncio
 
 from tests.live.ami import AmiDriver
 from tests.live.conftest import LivePbx, LiveService
+from tests.live.pbx import ROOT
 from tests.live.scenarios import LOCAL_AGENTS, SIP_AGENTS, Traffic, run_traffic
 from tests.queuelog import QlVisit, read_queue_log
 
@@ -29,10 +33,16 @@ OUTCOMES = {"answered": "answered", "abandoned": "abandoned", "timeout": "timeou
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def traffic(
-    live_pbx: LivePbx, live_service: LiveService, live_ami: AmiDriver
+    live_pbx: LivePbx,
+    live_service: LiveService,
+    live_ami: AmiDriver,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Traffic]:
-    """The whole run, once per session."""
-    yield await run_traffic(live_pbx, live_service, live_ami)
+    """The whole run, once per session, recorded by ``callcenter record`` as well."""
+    trace = tmp_path_factory.mktemp("trace") / "live.jsonl.gz"
+    run = await run_traffic(live_pbx, live_service, live_ami, trace)
+    run.trace = trace
+    yield run
 
 
 def ql_visits(pbx: LivePbx, traffic: Traffic) -> list[QlVisit]:
@@ -82,6 +92,35 @@ async def test_every_queue_visit_in_queue_log_is_in_postgresql_alike(
     print(
         f"live: {len(traffic.calls)} calls, {checked} queue visits exact, {traffic.seconds:.0f} s"
     )
+
+
+async def test_record_then_replay_gives_the_same_visits(
+    live_pbx: LivePbx, traffic: Traffic
+) -> None:
+    assert traffic.trace is not None
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "callcenter", "replay", str(traffic.trace)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
+    replayed = {c["linkedid"]: c for c in map(json.loads, done.stdout.splitlines())}
+    visits = ql_visits(live_pbx, traffic)
+    for linkedid in {v.callid for v in visits}:
+        truth = [v for v in visits if v.callid == linkedid]
+        assert linkedid in replayed, linkedid
+        again = replayed[linkedid]["visits"]
+        assert [v.queue for v in truth] == [r["queue"] for r in again], linkedid
+        for ql, rv in zip(truth, again, strict=True):
+            assert rv["outcome"] == OUTCOMES.get(ql.outcome or "", ql.outcome), linkedid
+            assert rv["agent"] == ql.agent, linkedid
+            assert ql.wait is not None and abs(rv["wait_s"] - ql.wait) <= 1.0, linkedid
+            if ql.talk is not None:
+                assert abs(rv["talk_s"] - ql.talk) <= 1.0, linkedid
+    print(f"live: record → replay, {len(visits)} queue visits exact")
 
 
 async def test_every_ivr_path_ends_where_the_ivr_chose(
