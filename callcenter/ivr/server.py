@@ -33,12 +33,9 @@ from callcenter.ivr.steps import (
     Keys,
     LookupStatus,
     OpenTicket,
-    Play,
     RecordSurvey,
     Reply,
     Request,
-    SayDigits,
-    SayNumber,
     Sound,
     Step,
     ToQueue,
@@ -88,12 +85,7 @@ async def collect(channel: AgiChannel, say: tuple[Sound, ...], ask: Ask) -> Keys
 
 
 async def _say(channel: AgiChannel, sound: Sound, escape: str) -> str:
-    if isinstance(sound, Play):
-        return await channel.stream_file(sound.sound, escape)
-    if isinstance(sound, SayNumber):
-        return await channel.say_number(sound.number, escape)
-    assert isinstance(sound, SayDigits)
-    return await channel.say_digits(sound.digits, escape)
+    return await channel.stream_file(sound.sound, escape)
 
 
 class FastAgiServer:
