@@ -426,7 +426,9 @@ class Tracker:
         if e.chan is None:
             return
         call = self._call_for(e.server, e.chan, e.ts, effects)
-        if call is not None and "Result" in e.fields:
+        # The survey after the agent call reports under its own name (CC_SURVEY_RESULT keeps
+        # it): it must not replace what the caller did in the IVR (ticket_opened…).
+        if call is not None and "Result" in e.fields and e.name != "CallcenterSurvey":
             call.ivr_result = e.fields["Result"]
 
     # ---- queue events -------------------------------------------------------------------

@@ -88,4 +88,6 @@ if [ "${1:-}" = "--render-only" ]; then
     exit 0
 fi
 mkdir -p /var/log/asterisk/cdr-custom /var/log/asterisk/cel-custom
+# Real recordings, where mounted, replace the generated prompts (install-recordings.sh).
+/usr/local/bin/install-recordings
 exec /usr/sbin/asterisk -f "$@"
