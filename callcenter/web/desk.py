@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -238,23 +239,26 @@ class Wrapup:
         client = self.service.clients.get(seat.server)
         if client is None:
             return
+        # Registered before the action: the pause's own events already show the countdown.
+        key = (seat.server, seat.interface)
+        previous = self.active.pop(key, None)
+        if previous is not None and previous.handle is not None:
+            previous.handle.cancel()
+        acw = _Acw(time.monotonic(), seconds)
+        self.active[key] = acw
         try:
             answer = await client.action(
                 agentdesk.pause_action(seat.interface, True, agentdesk.WRAPUP_REASON)
             )
         except Exception as exc:  # a failed pause only loses the wrap-up, never the loop
             log.warning("wrapup_pause_failed", server=seat.server, error=str(exc))
+            answer = None
+        if not isinstance(answer, dict) or answer.get("Response") != "Success":
+            if self.active.get(key) is acw:
+                del self.active[key]
             return
-        if isinstance(answer, dict) and answer.get("Response") != "Success":
-            return
-        key = (seat.server, seat.interface)
-        previous = self.active.pop(key, None)
-        if previous is not None and previous.handle is not None:
-            previous.handle.cancel()
-        acw = _Acw(time.monotonic(), seconds)
         loop = asyncio.get_running_loop()
         acw.handle = loop.call_later(seconds, lambda: self._spawn(self.end(seat, "timeout")))
-        self.active[key] = acw
 
     def left(self, seat: Seat) -> dict[str, Any]:
         """The wrap-up the desk shows: whether it runs, and its seconds left and in all."""
@@ -338,7 +342,9 @@ def desk_body(service: Any, seat: Seat, wrapup: Wrapup) -> dict[str, Any]:
     known |= {q for (server, q, _) in service.tracker.members if server == seat.server}
     from callcenter.calls import agent_state
 
-    states = {m.queue: agent_state(m, 0.0, 0.0) for m in members}
+    # Asterisk's own wrapuptime is a few seconds on the PBX's clock: the desk shows only the
+    # after-call work it manages (a pause), so time never makes a state here.
+    states = {m.queue: agent_state(m, math.inf, 0.0) for m in members}
     client = service.clients.get(seat.server)
     return {
         "agent": seat.agent,
