@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callcenter.popup import normalize_number
+from callcenter.popup import format_number, normalize_number
 
 _LIST = """
 WITH missed AS (
@@ -71,6 +71,7 @@ async def missed_callers(
                 "linkedid": row["linkedid"],
                 "caller_number": row["caller_number"],
                 "caller_e164": normalize_number(row["caller_number"], region),
+                "caller_national": format_number(row["caller_number"], region)["national"],
                 "caller_name": row["caller_name"],
                 "queue": row["queue"],
                 "wait_s": row["wait_s"],

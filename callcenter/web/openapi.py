@@ -280,6 +280,7 @@ _DESK_SCHEMAS: dict[str, Any] = {
             "linkedid": {"type": "string", "description": "their latest abandoned call"},
             "caller_number": {"type": "string"},
             "caller_e164": {"type": ["string", "null"]},
+            "caller_national": {"type": ["string", "null"]},
             "caller_name": {"type": ["string", "null"]},
             "queue": {"type": ["string", "null"]},
             "wait_s": {"type": ["number", "null"]},

@@ -47,6 +47,7 @@ const TEXT = {
     outcomes: { answered: "Cevaplandı", abandoned: "Beklerken kapattı", timeout: "Zaman aşımı",
       ivr_only: "Yalnız sesli yanıt" },
     kinds: { info: "Bilgi", request: "Talep" },
+    statuses: { open: "Açık", in_progress: "İşlemde", resolved: "Çözüldü", rejected: "Reddedildi" },
   },
   en: {
     title: "Agent desk", skip: "Skip to the disposition form", offline: "Not connected",
@@ -90,6 +91,8 @@ const TEXT = {
     outcomes: { answered: "Answered", abandoned: "Hung up waiting", timeout: "Timed out",
       ivr_only: "IVR only" },
     kinds: { info: "Information", request: "Request" },
+    statuses: { open: "Open", in_progress: "In progress", resolved: "Resolved",
+      rejected: "Rejected" },
   },
 };
 
@@ -179,7 +182,8 @@ function renderPop(pop, announce) {
   text("ivr-digits", pop.ivr.digits);
   const tickets = pop.open_tickets.map((x) => {
     const li = el("li");
-    li.append(el("strong", "num", x.reference), ` · ${categoryName(x.category)} · ${x.status}`);
+    const status = t("statuses")[x.status] || x.status;
+    li.append(el("strong", "num", x.reference), ` · ${categoryName(x.category)} · ${status}`);
     return li;
   });
   if (!tickets.length) tickets.push(el("li", "muted", t("none")));
@@ -381,7 +385,8 @@ function renderCallbacks() {
     const li = el("li", "callback");
     li.dataset.linkedid = c.linkedid;
     const who = el("p", "who");
-    who.append(el("strong", "num", c.caller_number), " ", el("span", null, c.caller_name || ""));
+    who.append(el("strong", "num", c.caller_national || c.caller_number), " ",
+      el("span", null, c.caller_name || ""));
     const facts = el("p", "muted");
     const bits = [fmtTime(c.started_at), c.queue || "", `${fmtWait(c.wait_s)} ${t("waited")}`];
     if (c.missed_calls > 1) bits.push(`${c.missed_calls} ${t("missed")}`);
