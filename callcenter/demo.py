@@ -244,6 +244,9 @@ async def run_demo(
             # The simulator's queues: wrap-up as its agents take it.
             wrapup_seconds={"*": 3.0},
             fastagi_port=0,  # an ephemeral port, read back below
+            # An agent page left open pauses its agent for after-call work after each call:
+            # wall seconds, so short at the simulator's speed (10 s is 5 simulated minutes).
+            agent_wrapup_seconds=10.0,
         )
         service = Service(settings)
         service.subscribe(tally.effects)

@@ -7,6 +7,7 @@ Screenshots go to ``$SCREENSHOT_DIR`` (default ``var/screenshots``) as ``agent-W
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,7 @@ async def test_each_control_from_the_keyboard(
 
 async def shots(page: Page, desk: Desk) -> None:
     """At each size: Kaydet above the fold, nothing wider than the window; a screenshot."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
     for width, height in SIZES:
         await page.set_viewport_size({"width": width, "height": height})
         if width >= 1280:

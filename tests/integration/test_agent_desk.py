@@ -4,6 +4,7 @@ the tracker to the desk, the wallboard and /metrics. Log-in: sessions and one-ti
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -326,3 +327,39 @@ async def test_openapi_lists_the_controls(db_url: str) -> None:
         ):
             assert method in doc["paths"][path], path
         assert doc["components"]["securitySchemes"]["session"]["in"] == "cookie"
+
+
+def test_cli_prints_a_one_time_link(db_url: str) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "DATABASE_URL": db_url,
+        "PATH": "/usr/bin:/bin",
+        "CALLCENTER_PUBLIC_URL": "https://cagri.sancaktepe.example/",
+    }
+    cmd = [sys.executable, "-m", "callcenter", "token"]
+    done = subprocess.run(
+        [*cmd, "create", "--role", "agent", "--name", "cli-link", "--agent", AGENT, "--interface",
+         IFACE, "--link"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    token, link = done.stdout.split()
+    assert token.startswith("cct_")
+    assert link.startswith("https://cagri.sancaktepe.example/agent/login?code=ccl_")
+    assert "valid 60 minutes, once" in done.stderr
+    listed = subprocess.run(
+        [*cmd, "list", "--json"], capture_output=True, text=True, env=env, timeout=60
+    )
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    token_id = str(next(r["id"] for r in rows if r["name"] == "cli-link"))
+    again = subprocess.run(
+        [*cmd, "link", token_id], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() != link and "/agent/login?code=ccl_" in again.stdout
+    missing = subprocess.run(
+        [*cmd, "link", "99999"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert missing.returncode == 1 and "no active token" in missing.stderr
