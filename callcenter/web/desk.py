@@ -175,16 +175,20 @@ async def _seat(request: web.Request, *, acting: bool = True) -> tuple[Principal
 
 
 async def _ami(request: web.Request, seat: Seat, fields: dict[str, Any]) -> dict[str, str]:
-    """Sends an AMI action for a seat; 503 if the link is down, 409 with Asterisk's refusal."""
+    """Sends an AMI action for a seat; 409 with Asterisk's refusal, or when the link is down.
+
+    A link that is down is a 409 (``pbx_unavailable``), not a 5xx: the request is sound, the
+    PBX's present state refuses it, and the client may retry.
+    """
     from callcenter.ami import AmiError
 
     client = request.app[SERVICE].clients.get(seat.server)
     if client is None:
-        raise json_error(503, "unavailable", f"no AMI link to {seat.server!r} in this instance")
+        raise json_error(409, "pbx_unavailable", f"no AMI link to {seat.server!r} in this instance")
     try:
         answer = await client.action(fields)
     except AmiError as exc:
-        raise json_error(503, "unavailable", f"Asterisk did not answer: {exc}") from None
+        raise json_error(409, "pbx_unavailable", f"Asterisk did not answer: {exc}") from None
     first = answer[0] if isinstance(answer, list) else answer
     if str(first.get("Response", "")).lower() != "success":
         raise json_error(

@@ -316,8 +316,7 @@ _SEAT = [
 _QUEUE = _path("queue", "queue name")
 _CONTROL = {
     "202": _json(_ref("Control"), "Sent to Asterisk"),
-    "409": {"$ref": "#/components/responses/Conflict"},
-    "503": _json(_ref("Error"), "No AMI link to the agent's Asterisk"),
+    "409": _json(_ref("Error"), "Asterisk refused it, or no AMI link (code pbx_unavailable)"),
 }
 _ACTORS = ["agent", "supervisor", "admin", "integration"]
 
@@ -378,8 +377,7 @@ def _desk_paths() -> dict[str, Any]:
                 {
                     "201": _json(_ref("Callback"), "Originated and recorded"),
                     **_NOT_FOUND,
-                    "409": {"$ref": "#/components/responses/Conflict"},
-                    "503": _json(_ref("Error"), "No AMI link to the agent's Asterisk"),
+                    "409": _json(_ref("Error"), "Asterisk refused it, or no AMI link"),
                 },
                 params=[
                     _path("linkedid", "the abandoned call"),
