@@ -69,9 +69,10 @@ async def test_each_control_from_the_keyboard(
         assert desk.received("QueuePause")[-1]["Reason"] == "yemek"
         assert all(m.paused and m.reason == "yemek" for m in desk.sim_members().values())
 
-        # Unpause: the "Hazırım" button takes the pause box's place.
-        await page.locator("#unpause").focus()
+        # Unpause: the "Hazırım" button takes the pause box's place, and the focus.
+        await expect(page.locator("#unpause")).to_be_focused()
         await page.keyboard.press("Enter")
+        await expect(page.locator("#pause")).to_be_focused()
         await expect(state).to_have_text("Müsait")
         assert desk.received("QueuePause")[-1]["Paused"] == "false"
         assert not any(m.paused for m in desk.sim_members().values())

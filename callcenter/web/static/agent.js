@@ -99,7 +99,7 @@ const TEXT = {
 const $ = (id) => document.getElementById(id);
 const state = { lang: localStorage.getItem("cc_lang") || "tr", me: null, pop: null,
   categories: [], ws: null, retry: 500, tick: null, desk: null, wrapTick: null,
-  callers: [], loginError: null };
+  callers: [], loginError: null, controlFocus: false };
 
 function t(key) { return TEXT[state.lang][key] ?? key; }
 
@@ -307,6 +307,18 @@ function renderDesk(desk) {
   $("unpause").hidden = !desk.paused || desk.state === "wrapup";
   renderWrapup(desk);
   renderQueues(desk);
+  keepFocus();
+}
+
+// A control that hides itself (Mola ver → Hazırım → Bitir) hands the focus to the one that
+// takes its place, so the keyboard never falls back to the top of the page.
+function keepFocus() {
+  const active = document.activeElement;
+  if (!state.controlFocus || (active && active !== document.body && !active.closest("[hidden]"))) return;
+  for (const id of ["unpause", "wrapup-end", "pause"]) {
+    const next = $(id);
+    if (!next.closest("[hidden]")) { next.focus(); break; }
+  }
 }
 
 function renderWrapup(desk) {
@@ -352,6 +364,7 @@ function renderQueues(desk) {
 }
 
 async function control(path, body) {
+  state.controlFocus = true;
   text("control-result", t("sent"));
   const options = { method: "POST" };
   if (body !== undefined) options.body = JSON.stringify(body);
