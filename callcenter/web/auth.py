@@ -217,6 +217,9 @@ _LINK_PREFIX = "ccl_"
 async def create_session(pool: Any, token_id: int, hours: float) -> str:
     """Opens a browser session acting as token ``token_id``; returns the cookie's secret."""
     secret = secrets.token_urlsafe(32)
+    # Expired sessions and links go as new ones come (indexed; a handful of rows a day).
+    await pool.execute("DELETE FROM web_sessions WHERE expires_at < now()")
+    await pool.execute("DELETE FROM login_links WHERE expires_at < now() - interval '1 day'")
     await pool.execute(
         """
         INSERT INTO web_sessions (session_hash, token_id, expires_at)

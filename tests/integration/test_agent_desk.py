@@ -259,6 +259,16 @@ async def test_callbacks_list_and_call_back(pool: Any, db_url: str) -> None:
         status, body = await call_json(desk.server, "POST", "/api/agent/callbacks/cb.4/call", token)
         assert status == 404  # an answered call is nobody to call back
 
+        # KVKK: the call-backs (a number, a name) go with the retention period.
+        from datetime import UTC, datetime, timedelta
+
+        from callcenter.retention import run_retention
+
+        later = datetime.now(UTC) + timedelta(days=731)
+        report = await run_retention(pool, days=730, mode="anonymise", now=later)
+        assert report.rows["agent_callbacks.deleted"] == 1
+        assert await pool.fetchval("SELECT count(*) FROM agent_callbacks") == 0
+
 
 def jar_session() -> aiohttp.ClientSession:
     """A client that keeps cookies from 127.0.0.1 (aiohttp's jar refuses IP hosts by default)."""

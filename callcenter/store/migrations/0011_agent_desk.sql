@@ -40,3 +40,5 @@ CREATE TABLE agent_callbacks (
 );
 CREATE INDEX agent_callbacks_number_idx ON agent_callbacks (caller_number, created_at);
 CREATE INDEX agent_callbacks_call_idx ON agent_callbacks (server, linkedid);
+CREATE INDEX agent_callbacks_created_at_idx ON agent_callbacks (created_at);  -- retention
+CREATE INDEX login_links_expires_at_idx ON login_links (expires_at);
