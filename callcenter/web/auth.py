@@ -27,8 +27,8 @@ or a one-time link ``/agent/login?code=…`` (``token create --link``, ``token l
 a session whose secret lives in an HttpOnly, SameSite=Strict cookie (``SESSION_COOKIE``).
 ``session_principal`` is the one function that accepts that cookie: ``require`` falls back to
 it when a request has no token. A session acts as the token it was opened with and ends with
-it (revocation) or when it expires; a cookie-authenticated request that is not a GET must come
-from a page of this site (its ``Origin``, when sent, names this host).
+it (revocation) or when it expires; a cookie-authenticated request that carries an ``Origin``
+must come from a page of this site (its Host, or ``public_url``).
 """
 
 from __future__ import annotations
@@ -294,20 +294,30 @@ async def _session_lookup(pool: Any, secret: str) -> Principal | None:
     return principal
 
 
+def _same_site(request: web.Request, origin: str) -> bool:
+    """Whether an ``Origin`` header names this site (its Host, or the configured public URL)."""
+    from urllib.parse import urlsplit
+
+    from callcenter.web.server import SERVICE
+
+    host = urlsplit(origin).netloc
+    public = urlsplit(request.app[SERVICE].settings.public_url).netloc
+    return bool(host) and host in (request.host, public)
+
+
 async def session_principal(request: web.Request) -> Principal | None:
     """The principal of the request's session cookie, or None if it carries none.
 
-    Raises 401 for an unknown or expired session, and 403 for a state-changing request
-    whose ``Origin`` is another site (SameSite=Strict already keeps the cookie off those;
-    this is the second lock).
+    Raises 401 for an unknown or expired session, and 403 when the request names another
+    site as its ``Origin`` (a form post or a WebSocket opened by another site's page:
+    SameSite=Strict already keeps the cookie off those; this is the second lock).
     """
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
         return None
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        origin = request.headers.get("Origin")
-        if origin and origin.split("://", 1)[-1] != request.host:
-            raise json_error(403, "forbidden", "a session may act only from this site's pages")
+    origin = request.headers.get("Origin")
+    if origin and not _same_site(request, origin):
+        raise json_error(403, "forbidden", "a session may act only from this site's pages")
     principal = await _session_lookup(_pool_of(request), secret)
     if principal is None:
         raise json_error(401, "unauthorized", "the session has expired: log in again")

@@ -192,6 +192,15 @@ async def test_login_form_says_where_to_get_a_key_and_what_went_wrong(
             await page.keyboard.press("Enter")
             await expect(page.locator("#login-error")).to_contain_text("tanınmadı")
             await expect(page.locator("#desk")).to_be_hidden()
+            await asyncio.to_thread(SHOTS.mkdir, parents=True, exist_ok=True)
+            for width, height in ((1280, 720), (390, 844)):
+                await page.set_viewport_size({"width": width, "height": height})
+                overflow = await page.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 0, (width, overflow)
+                await page.screenshot(path=str(SHOTS / f"agent-login-{width}x{height}.png"))
+            await page.set_viewport_size({"width": 1280, "height": 720})
 
             # The right key logs in (a session cookie, not a stored token).
             token, _ = await create_token(

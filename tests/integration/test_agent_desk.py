@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 import aiohttp
+import pytest
 
 from callcenter.web.auth import create_login_link, create_token, revoke_token
 from tests.integration.api_support import call_json
@@ -293,6 +294,12 @@ async def test_sessions_and_one_time_links(pool: Any, db_url: str) -> None:
             headers = {"Origin": "http://evil.example"}
             async with http.post(url("/api/agent/unpause"), headers=headers) as resp:
                 assert resp.status == 403
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(url("/ws/agent"), headers=headers)
+            assert refused.value.status == 403
+            same = {"Origin": f"http://{desk.server.host}:{desk.server.port}"}
+            async with http.get(url("/api/agent/desk"), headers=same) as resp:
+                assert resp.status == 200
             async with http.post(url("/agent/logout")) as resp:
                 assert resp.status == 200
             async with http.get(url("/api/me")) as resp:

@@ -481,6 +481,7 @@ function showLoginError(key) {
 function showLogin(errorKey) {
   $("desk").hidden = true;
   $("logout").hidden = true;
+  $("link").hidden = true;
   $("login").hidden = false;
   showLoginError(errorKey || null);
   $("token").focus();
@@ -520,6 +521,7 @@ async function start() {
   $("login").hidden = true;
   $("desk").hidden = false;
   $("logout").hidden = false;
+  $("link").hidden = false;
   text("whoami", me.body.agent || me.body.interface || me.body.name);
   if (me.body.role !== "agent") text("control-result", t("notAgent"));
   connect();
