@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import statistics
+from typing import Any
 
 import pytest
 
@@ -128,7 +129,11 @@ def _callers(seed: int, hours: float) -> list[tuple[str, str]]:
     params = TrafficParams()
     pbx = Pbx(traffic_config(params), epoch=morning_peak(), rng=random.Random(seed))
     seen: list[tuple[str, str]] = []
-    pbx.originate = lambda plan, aid, originated=True: seen.append((plan.name, plan.number))  # type: ignore[method-assign]
+
+    def record(plan: Any, action_id: str | None, originated: bool = True) -> None:
+        seen.append((plan.name, plan.number))
+
+    pbx.originate = record  # type: ignore[method-assign]
     Workload(pbx, params, random.Random(seed + 1)).start()
     pbx.sched.run_until(hours * 3600.0)
     return seen
