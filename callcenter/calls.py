@@ -14,6 +14,7 @@ from typing import Any
 
 from callcenter import events as ev
 from callcenter.model import (
+    WRAPUP_REASON,
     AgentOffered,
     AgentSession,
     Anomaly,
@@ -65,7 +66,8 @@ def agent_state(member: Member, now: float, wrapup_s: float) -> str:
     it is the queue's wrap-up time after the agent's last call.
     """
     if member.paused:
-        return "paused"
+        # The desk's after-call-work pause is wrap-up, not a break.
+        return "wrapup" if member.paused_reason == WRAPUP_REASON else "paused"
     if member.status in _UNAVAILABLE:
         return "unavailable"
     if member.status in _RINGING:
@@ -426,7 +428,9 @@ class Tracker:
         if e.chan is None:
             return
         call = self._call_for(e.server, e.chan, e.ts, effects)
-        if call is not None and "Result" in e.fields:
+        # The survey after the agent call reports under its own name (CC_SURVEY_RESULT keeps
+        # it): it must not replace what the caller did in the IVR (ticket_opened…).
+        if call is not None and "Result" in e.fields and e.name != "CallcenterSurvey":
             call.ivr_result = e.fields["Result"]
 
     # ---- queue events -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.ivr import prompts as sounds
+from callcenter.ivr import say
 from callcenter.ivr.tomlines import LineIndex
 
 DEFAULT_MENU = Path(__file__).with_name("menus") / "default.toml"
@@ -540,8 +541,15 @@ def load_menu(
 
 
 def recording_list(menu: IvrMenu) -> Iterator[tuple[str, Mapping[str, str]]]:
-    """Every sound to record with its text per language, neighbourhood names included."""
+    """Every sound to record with its text per language, neighbourhoods and numbers included.
+
+    The number building blocks (``callcenter/say/…``, see ``callcenter.ivr.say``) come after
+    the menu file's own script; a menu file may override their text.
+    """
     yield from sorted(menu.recordings.items())
+    for sound, texts in say.VOCABULARY.items():
+        if sound not in menu.recordings:
+            yield sound, {lang: texts.get(lang) or texts["tr"] for lang in menu.languages}
     for flow in menu.flows.values():
         for code, name in sorted(flow.settings.get("neighbourhoods", {}).items()):
             texts = {lang: f"{name} Mahallesi" for lang in menu.languages}
