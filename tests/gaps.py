@@ -10,8 +10,10 @@ snapshot is what Asterisk would have answered, rebuilt from the full recording.
 from __future__ import annotations
 
 import gzip
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from callcenter import events
@@ -23,11 +25,34 @@ from tests.queuelog import QlVisit
 TRACES = Path(__file__).resolve().parent / "traces"
 
 
+@cache
 def messages(scenario: str) -> list[tuple[float, str]]:
     """The received messages of a trace as ``(epoch, text)``."""
     path = TRACES / scenario / "ami.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         return list(iter_trace(fh, trace_t0(path) or 0.0))
+
+
+def login_time(stream: list[tuple[float, str]]) -> float:
+    """When the service was up to date: the end of its login resync (or its first message)."""
+    resynced = (ts for ts, text in stream if text.startswith("Event: CallcenterResyncEnd"))
+    return next(resynced, stream[0][0])
+
+
+def windows(scenario: str) -> list[tuple[str, float, float]]:
+    """The gaps cut out of a trace: all of it after login, then 20-s stretches and a 3-s one."""
+    stream = messages(scenario)
+    login = login_time(stream)
+    end = stream[-1][0]
+    if scenario == "burst":  # 283,238 messages: one cut, 20 s in the middle of the load
+        return [("mid20", login + 20.0, login + 40.0)]
+    span = end - login
+    cuts = [("whole", login + 0.5, end + 1.0)]
+    for frac in (0.1, 0.3, 0.5, 0.7):
+        start = login + span * frac
+        cuts.append((f"at{int(frac * 100)}", start, min(start + 20.0, end + 1.0)))
+    cuts.append(("short", login + span * 0.4, login + span * 0.4 + 3.0))
+    return cuts
 
 
 def _hms(seconds: float) -> str:
@@ -182,3 +207,46 @@ def score(calls: list[Call], expected: list[QlVisit]) -> Score:
         else:
             exact += 1
     return Score(len(expected), exact, problems)
+
+
+def main() -> None:
+    """Prints, per trace and window, the visits exact before and after reconciliation.
+
+    ``python -m tests.gaps [SCENARIO …]`` (all traces by default; burst takes about 30 s).
+    """
+    import logging
+
+    import structlog
+
+    from callcenter.reconcile import reconcile
+    from callcenter.reconciler import records_from_files
+    from tests.queuelog import read_queue_log
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    names = sys.argv[1:] or sorted(p.name for p in TRACES.iterdir() if (p / "queue_log").exists())
+    print(
+        "| trace | window (s after login) | visits | exact before | exact after | found "
+        "| corrected |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        cel = TRACES / name / "cel_custom_Master.csv"
+        records = records_from_files(
+            TRACES / name / "queue_log", cel if cel.exists() else cel.with_suffix(".csv.gz")
+        )
+        expected = read_queue_log(TRACES / name / "queue_log")
+        login = login_time(messages(name))
+        for label, a, b in windows(name):
+            calls = replay(cut(messages(name), a, b))
+            before = score(calls, expected)
+            result = reconcile(calls, records, "pbx1", (a, b))
+            after = score(calls + result.found, expected)
+            print(
+                f"| {name} | {label} {a - login:.1f}-{b - login:.1f} | {before.total} "
+                f"| {before.exact} | {after.exact} | {len(result.found)} "
+                f"| {len(result.corrected)} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -94,10 +94,15 @@ class LivePbx(Pbx):
 
 
 @pytest.fixture(scope="session")
-def live_pbx(asterisk_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePbx]:
-    """``asterisk_conf/`` rendered, relocated and running as a child of the test session."""
+def live_pbx(
+    asterisk_binary: Path, db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LivePbx]:
+    """``asterisk_conf/`` rendered, relocated and running as a child of the test session.
+
+    Asterisk writes its queue_log and CEL into the session's database, as in the deployment.
+    """
     work = tmp_path_factory.mktemp("pbx")
-    layout = render_conf(work, Ports.free(), asterisk_binary)
+    layout = render_conf(work, Ports.free(), asterisk_binary, db_url)
     pbx = LivePbx(layout)
     pbx.prompts = install_prompts(layout.sounds)
     try:
@@ -145,6 +150,7 @@ async def live_service(
         db_flush_interval=0.05,
         spool_dir=str(tmp_path_factory.mktemp("spool")),
         wallboard_requires_token=False,
+        reconcile="pgsql",  # after a cut link: from the tables Asterisk writes (above)
     )
     service = Service(settings)
     await service.start()

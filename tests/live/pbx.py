@@ -35,6 +35,7 @@ import wave
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF_TEMPLATES = ROOT / "asterisk_conf"
@@ -51,13 +52,29 @@ def agent_secret(ext: str) -> str:
     return f"sip-{ext}-pw"
 
 
-def render_env(ports: Ports | None = None) -> dict[str, str]:
-    """The secrets and site values the render step needs (what Compose passes the image)."""
+def render_env(ports: Ports | None = None, db_url: str | None = None) -> dict[str, str]:
+    """The secrets and site values the render step needs (what Compose passes the image).
+
+    With ``db_url`` Asterisk writes its queue_log and CEL into that database (res_pgsql.conf,
+    extconfig.conf, cel_pgsql.conf), as the deployment does into the service's.
+    """
     env = {
         "AMI_SECRET": AMI_SECRET,
         "ASTERISK_EXTERNAL_ADDRESS": "127.0.0.1",
     }
     env.update({f"AGENT_{ext}_SECRET": agent_secret(ext) for ext in AGENTS})
+    if db_url:
+        url = urlsplit(db_url)
+        env.update(
+            {
+                "ASTERISK_DB_HOST": url.hostname or "127.0.0.1",
+                "ASTERISK_DB_PORT": str(url.port or 5432),
+                "ASTERISK_DB_NAME": url.path.lstrip("/"),
+                "ASTERISK_DB_USER": url.username or "postgres",
+                # The render step wants a value; a trust-authenticated server ignores it.
+                "ASTERISK_DB_PASSWORD": url.password or "unused-with-trust",
+            }
+        )
     return env
 
 
@@ -214,10 +231,10 @@ def run_render(dest: Path, env: Mapping[str, str]) -> subprocess.CompletedProces
     )
 
 
-def render_conf(work: Path, ports: Ports, binary: Path) -> Layout:
+def render_conf(work: Path, ports: Ports, binary: Path, db_url: str | None = None) -> Layout:
     """Renders ``asterisk_conf/`` into ``work/etc`` and relocates it for a run as a child."""
     layout = Layout(work, ports, binary)
-    done = run_render(layout.etc, render_env(ports))
+    done = run_render(layout.etc, render_env(ports, db_url))
     if done.returncode != 0:
         raise AssertionError(f"the render step failed: {done.stderr}")
     etc = layout.etc

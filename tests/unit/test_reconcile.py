@@ -30,7 +30,8 @@ from callcenter.records import (
     parse_queue_log_line,
     queue_log_from_row,
 )
-from tests.gaps import TRACES, cut, messages, replay, score
+from tests.gaps import TRACES, cut, messages, replay, score, windows
+from tests.gaps import login_time as _login
 from tests.queuelog import read_queue_log
 
 SCENARIOS = sorted(p.name for p in TRACES.iterdir() if (p / "queue_log").exists())
@@ -54,28 +55,6 @@ def _messages(scenario: str) -> list[tuple[float, str]]:
 @cache
 def _exact(scenario: str) -> dict[str, Call]:
     return {c.linkedid: c for c in replay(_messages(scenario))}
-
-
-def _login(stream: list[tuple[float, str]]) -> float:
-    """When the service was up to date: the end of its login resync (or its first message)."""
-    resynced = (ts for ts, text in stream if text.startswith("Event: CallcenterResyncEnd"))
-    return next(resynced, stream[0][0])
-
-
-def windows(scenario: str) -> list[tuple[str, float, float]]:
-    """The windows cut out of a trace: all of it after login, then 20-s stretches in it."""
-    stream = _messages(scenario)
-    login = _login(stream)
-    end = stream[-1][0]
-    if scenario == "burst":  # 283,238 messages: one cut, 20 s in the middle of the load
-        return [("mid20", login + 20.0, login + 40.0)]
-    span = end - login
-    cuts = [("whole", login + 0.5, end + 1.0)]
-    for frac in (0.1, 0.3, 0.5, 0.7):
-        start = login + span * frac
-        cuts.append((f"at{int(frac * 100)}", start, min(start + 20.0, end + 1.0)))
-    cuts.append(("short", login + span * 0.4, login + span * 0.4 + 3.0))
-    return cuts
 
 
 CASES = [(s, name, a, b) for s in SCENARIOS for (name, a, b) in windows(s)]

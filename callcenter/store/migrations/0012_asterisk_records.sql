@@ -5,8 +5,10 @@
 -- Column names are the ones those modules write. Times are UTC (queue_log_realtime_use_gmt
 -- and cel_pgsql's usegmtime are on in asterisk_conf/), stored without a zone as Asterisk
 -- sends them. Asterisk needs only INSERT on these two tables (see asterisk_conf/README.md).
+-- IF NOT EXISTS: Compose also runs this file when PostgreSQL is first initialised
+-- (docker/compose.yaml), so that the tables are there before Asterisk first writes to them.
 
-CREATE TABLE queue_log (
+CREATE TABLE IF NOT EXISTS queue_log (
     id          bigserial PRIMARY KEY,
     time        timestamp NOT NULL,
     callid      text NOT NULL DEFAULT '',
@@ -19,10 +21,10 @@ CREATE TABLE queue_log (
     data4       text NOT NULL DEFAULT '',
     data5       text NOT NULL DEFAULT ''
 );
-CREATE INDEX queue_log_time_idx ON queue_log (time);
-CREATE INDEX queue_log_callid_idx ON queue_log (callid);
+CREATE INDEX IF NOT EXISTS queue_log_time_idx ON queue_log (time);
+CREATE INDEX IF NOT EXISTS queue_log_callid_idx ON queue_log (callid);
 
-CREATE TABLE cel (
+CREATE TABLE IF NOT EXISTS cel (
     id          bigserial PRIMARY KEY,
     eventtype   text NOT NULL,
     eventtime   timestamp NOT NULL,
@@ -46,8 +48,5 @@ CREATE TABLE cel (
     peer        text NOT NULL DEFAULT '',
     extra       text NOT NULL DEFAULT ''
 );
-CREATE INDEX cel_eventtime_idx ON cel (eventtime);
-CREATE INDEX cel_linkedid_idx ON cel (linkedid);
-
--- Calls checked against (and corrected from) those records.
-ALTER TABLE calls ADD COLUMN reconciled boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS cel_eventtime_idx ON cel (eventtime);
+CREATE INDEX IF NOT EXISTS cel_linkedid_idx ON cel (linkedid);
