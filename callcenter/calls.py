@@ -298,6 +298,8 @@ class Tracker:
             visit.hold_started_at = None
         if visit.outcome is None:
             visit.outcome = "answered" if visit.answered_at is not None else "abandoned"
+        if visit.outcome == "abandoned" and visit.hangup_by is None:
+            visit.hangup_by = "caller"  # queue_log's ABANDON: the caller hung up waiting
         for offer in visit.offers:
             if offer.result == "ringing":
                 offer.result, offer.ended_at = "canceled", ts
@@ -445,11 +447,14 @@ class Tracker:
         call.caller_name = call.caller_name or e.chan.caller_name
         call.dialled = call.dialled or (e.chan.exten if _is_number(e.chan.exten) else None)
         self._pending_queue.pop((call.server, call.linkedid), None)
-        for earlier in call.visits:
-            # Redirected while connected: Asterisk keeps the first visit open (it completes
-            # when the caller hangs up) — note where the caller went.
-            if earlier.open and earlier.answered_at is not None and not earlier.transferred_to:
-                earlier.transferred_to = e.queue
+        last = call.visits[-1] if call.visits else None
+        if last is not None and last.answered_at is not None:
+            # The agent sent the caller on to this queue: redirected while connected (Asterisk
+            # keeps that visit open until the caller hangs up) or blind-transferred (the visit
+            # ended with reason "transfer"; the Transfer event named only the dialled
+            # extension, 2001@agent-phones). Either way transferred_to is the queue.
+            if last.open or last.hangup_by == "transfer":
+                last.transferred_to = e.queue
         visit = Visit(queue=e.queue, entered_at=e.ts, position=e.position)
         visit.joined_context = e.chan.context
         call.visits.append(visit)

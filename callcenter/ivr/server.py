@@ -19,6 +19,7 @@ from datetime import date
 
 import structlog
 
+from callcenter.events import is_withheld
 from callcenter.ivr.agi import ESCAPE_ALL, HEADER_END, AgiChannel, AgiError, AgiHangup, parse_env
 from callcenter.ivr.desk import TicketDesk
 from callcenter.ivr.engine import IvrSession
@@ -59,8 +60,9 @@ def call_info(env: Mapping[str, str], today: date) -> CallInfo:
         channel=env.get("agi_channel", ""),
         uniqueid=env.get("agi_uniqueid", ""),
         linkedid=(args[0] if args and args[0] else env.get("agi_uniqueid", "")),
-        caller_number=number if number and number != "unknown" else None,
-        caller_name=name if name and name != "unknown" else None,
+        # A withheld number ("anonymous") is no number: tickets must not be filed under it.
+        caller_number=number if number and not is_withheld(number) else None,
+        caller_name=name if name and not is_withheld(name) else None,
         language=env.get("agi_language", ""),
         args=args,
     )

@@ -165,6 +165,16 @@ async def add_local_agent(ami: AmiDriver, ext: str, name: str, queues: list[str]
     return interface
 
 
+async def remove_local_agents(ami: AmiDriver) -> None:
+    """Removes every dynamic member (the Local agents tests added) from every queue."""
+    for member in await ami.list_action("QueueStatus"):
+        if member.get("Event") == "QueueMember" and member.get("Membership") == "dynamic":
+            reply = await ami.action(
+                "QueueRemove", Queue=member["Queue"], Interface=member["Location"]
+            )
+            assert reply.get("Response") == "Success", reply
+
+
 async def pause(ami: AmiDriver, interface: str, paused: bool, reason: str = "") -> None:
     """Pauses or unpauses a member in every queue, with a reason."""
     headers = {"Interface": interface, "Paused": "true" if paused else "false"}

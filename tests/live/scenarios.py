@@ -34,7 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from callcenter.tickets import open_ticket
 from callcenter.web.auth import create_token
 from tests.live.ami import AmiDriver
-from tests.live.calls import Caller, add_local_agent, pause, set_global
+from tests.live.calls import Caller, add_local_agent, pause, remove_local_agents, set_global
 from tests.live.conftest import LivePbx, LiveService
 from tests.live.pbx import AMI_SECRET, ROOT, Phone, pjsua_binary
 
@@ -458,6 +458,7 @@ async def run_traffic(
     """Runs the three phases (recorded to ``trace``); waits until PostgreSQL has every call."""
     traffic = Traffic()
     started = asyncio.get_running_loop().time()
+    await remove_local_agents(ami)  # phase 1 is the SIP phones' alone
     recorder = await start_recorder(pbx, trace) if trace is not None else None
     await sample_metrics(pbx, live, traffic)
     await phase_sip(pbx, live, ami, traffic)

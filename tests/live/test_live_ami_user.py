@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.live.ami import AmiDriver
-from tests.live.calls import Caller, add_local_agent
+from tests.live.calls import Caller, add_local_agent, remove_local_agents
 from tests.live.conftest import LivePbx, LiveService
 from tests.live.pbx import AMI_SECRET
 
@@ -28,6 +28,7 @@ async def test_the_service_user_cannot_run_commands_and_sees_only_its_variables(
         # What the service needs works.
         assert len(await user.list_action("QueueStatus", Queue="genel")) >= 1
         since = user.mark()
+        await remove_local_agents(live_ami)
         await add_local_agent(live_ami, "9021", "Oya Er", ["depremzede"])
         caller = await Caller.dial(live_ami, label="filter")
         await caller.press("4")
@@ -43,3 +44,4 @@ async def test_the_service_user_cannot_run_commands_and_sees_only_its_variables(
         assert "AGISTATUS" in seen
     finally:
         await user.close()
+        await remove_local_agents(live_ami)

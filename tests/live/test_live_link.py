@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.live.ami import AmiDriver
-from tests.live.calls import Caller, add_local_agent
+from tests.live.calls import Caller, add_local_agent, remove_local_agents
 from tests.live.conftest import LivePbx, LiveService
 from tests.queuelog import read_queue_log
 
@@ -26,13 +26,17 @@ async def test_a_cut_ami_link_reconnects_and_the_next_call_is_recorded_exactly(
             if link["connected"] and link["reconnects"] > before:
                 break
             await asyncio.sleep(0.1)
+    await remove_local_agents(live_ami)
     await add_local_agent(live_ami, "9011", "Nur Tan", ["depremzede"])
-    caller = await Caller.dial(live_ami, label="after-cut")
-    await caller.press("4")
-    await caller.wait_connected(60)
-    await asyncio.sleep(1.5)
-    await caller.hang_up()
-    await caller.wait_ended()
+    try:
+        caller = await Caller.dial(live_ami, label="after-cut")
+        await caller.press("4")
+        await caller.wait_connected(60)
+        await asyncio.sleep(1.5)
+        await caller.hang_up()
+        await caller.wait_ended()
+    finally:
+        await remove_local_agents(live_ami)
     async with asyncio.timeout(20):
         while True:
             row = await live_service.pool.fetchrow(
