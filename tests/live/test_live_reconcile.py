@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.live.ami import AmiDriver
-from tests.live.calls import Caller, add_local_agent, set_global
+from tests.live.calls import Caller, add_local_agent, remove_local_agents, set_global
 from tests.live.conftest import LivePbx, LiveService
 from tests.queuelog import read_queue_log
 
@@ -42,39 +42,14 @@ async def test_calls_in_and_across_an_ami_gap_come_back_exact_from_asterisks_rec
 ) -> None:
     service = live_service.service
     assert service.reconciler is not None
-    # Two agents who ring 4 s before answering: the first answer falls in the gap, and one
-    # is free for the caller who comes during it.
-    for ext, name in (("9031", "Gap Ajanı"), ("9032", "Boşluk Ajanı")):
-        await add_local_agent(live_ami, ext, name, ["depremzede"])
-        await set_global(live_ami, f"RD_{ext}", "4")
-    before = service.health()["asterisk"]["pbx1"]["reconnects"]
-
-    across = await Caller.dial(live_ami, label="across-gap")
-    await across.press("4")
-    await across.wait_event("QueueCallerJoin", 60)
-    # The link drops while the caller waits; new links are refused until we say so.
-    live_service.ami_proxy.refuse = True
-    live_service.ami_proxy.cut()
-    await across.wait_connected(60)
-
-    inside = await Caller.dial(live_ami, label="inside-gap")
-    await inside.press("4")
-    await inside.wait_connected(60)
-    await asyncio.sleep(2.0)
-    await inside.hang_up()
-    await inside.wait_ended()
-
-    live_service.ami_proxy.refuse = False
-    async with asyncio.timeout(60):
-        while True:
-            link = service.health()["asterisk"]["pbx1"]
-            if link["connected"] and link["reconnects"] > before:
-                break
-            await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)
-    await across.hang_up()
-    await across.wait_ended()
-
+    callers: list[Caller] = []
+    await remove_local_agents(live_ami)
+    try:
+        await _calls_through_a_gap(live_service, live_ami, callers)
+    finally:
+        live_service.ami_proxy.refuse = False
+        await remove_local_agents(live_ami)
+    across, inside = callers
     rows = {c.label: await _row(live_service, c.linkedid) for c in (across, inside)}
     truth = {v.callid: v for v in read_queue_log(live_pbx.layout.queue_log)}
     # Asterisk wrote the same into PostgreSQL, which is where the service read it.
@@ -102,3 +77,44 @@ async def test_calls_in_and_across_an_ami_gap_come_back_exact_from_asterisks_rec
         assert count == 1, where
     stats = service.reconciler.stats
     assert stats.found >= 1 and stats.unmatched == 0
+
+
+async def _calls_through_a_gap(
+    live_service: LiveService, live_ami: AmiDriver, callers: list[Caller]
+) -> None:
+    """One caller answered in the gap and hanging up after it; one wholly inside it."""
+    service = live_service.service
+    # Two agents who ring 4 s before answering: the first answer falls in the gap, and one
+    # is free for the caller who comes during it.
+    for ext, name in (("9031", "Gap Ajanı"), ("9032", "Boşluk Ajanı")):
+        await add_local_agent(live_ami, ext, name, ["depremzede"])
+        await set_global(live_ami, f"RD_{ext}", "4")
+    before = service.health()["asterisk"]["pbx1"]["reconnects"]
+
+    across = await Caller.dial(live_ami, label="across-gap")
+    callers.append(across)
+    await across.press("4")
+    await across.wait_event("QueueCallerJoin", 60)
+    # The link drops while the caller waits; new links are refused until we say so.
+    live_service.ami_proxy.refuse = True
+    live_service.ami_proxy.cut()
+    await across.wait_connected(60)
+
+    inside = await Caller.dial(live_ami, label="inside-gap")
+    callers.append(inside)
+    await inside.press("4")
+    await inside.wait_connected(60)
+    await asyncio.sleep(2.0)
+    await inside.hang_up()
+    await inside.wait_ended()
+
+    live_service.ami_proxy.refuse = False
+    async with asyncio.timeout(60):
+        while True:
+            link = service.health()["asterisk"]["pbx1"]
+            if link["connected"] and link["reconnects"] > before:
+                break
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    await across.hang_up()
+    await across.wait_ended()
