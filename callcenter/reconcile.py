@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from callcenter.events import is_withheld
 from callcenter.model import Call, Offer, Visit
 from callcenter.records import CelEvent, QueueLogEntry
 
@@ -33,6 +34,13 @@ COMPLETED = {
     "BLINDTRANSFER": ("transfer", 3),
     "ATTENDEDTRANSFER": ("transfer", 3),
 }
+
+
+def _known(value: str) -> str | None:
+    """A caller ID value, or None for an empty, ``<unknown>`` or withheld one."""
+    return None if not value or value == "<unknown>" or is_withheld(value) else value
+
+
 # Whole-second queue_log figures against the tracker's milliseconds: this much is agreement.
 _TOLERANCE_S = 1.0
 
@@ -166,8 +174,9 @@ class AsteriskRecords:
             return
         if e.uniqueid != call.linkedid:
             return  # agents' and Local halves' channels: the caller's is the linkedid
-        call.caller_number = call.caller_number or e.cid_num or None
-        call.caller_name = call.caller_name or e.cid_name or None
+        # As on AMI: "<unknown>" and a withheld number's placeholder are no number (KVKK too).
+        call.caller_number = call.caller_number or _known(e.cid_num)
+        call.caller_name = call.caller_name or _known(e.cid_name)
         if not call.dialled and e.exten and e.exten.lstrip("+").isdigit():
             call.dialled = e.exten
         if e.context and (not call.ivr_path or call.ivr_path[-1] != e.context):

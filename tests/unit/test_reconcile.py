@@ -282,3 +282,16 @@ def _epoch(text: str | None) -> float | None:
     if text is None:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_withheld_number_in_cel_is_no_number() -> None:
+    # As on AMI (events.is_withheld): the placeholder is never stored as a number.
+    from callcenter.records import CelEvent
+
+    events = [
+        CelEvent("CHAN_START", 10.0, "7.1", "7.1", cid_num="anonymous", cid_name="<unknown>"),
+        CelEvent("LINKEDID_END", 12.0, "7.1", "7.1", cid_num="anonymous"),
+    ]
+    records = AsteriskRecords.build([], events)
+    [found] = reconcile([], records, "pbx1", (0.0, 20.0)).found
+    assert found.caller_number is None and found.caller_name is None
