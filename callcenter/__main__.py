@@ -22,6 +22,7 @@ COMMANDS = {
     "report": "print the KPI report for a period",
     "token": "create or list API tokens",
     "retention": "anonymise or delete calls older than retention_days (KVKK)",
+    "prompts": "build the IVR prompts (Turkish and English) as Asterisk sound files",
 }
 
 

@@ -56,6 +56,7 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
         self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
+        self.reconciler: Any = None  # callcenter.reconciler.Reconciler unless reconcile = "off"
 
     # ---- the stream -----------------------------------------------------------------------
 
@@ -69,12 +70,18 @@ class Service:
         """Adds a consumer of effects; it must be quick and must not block."""
         self.subscribers.append(subscriber)
 
-    def dispatch(self, effects: list[Effect], *, durable_only: bool = False) -> None:
+    def dispatch(
+        self, effects: list[Effect], *, durable_only: bool = False, reconciled: bool = False
+    ) -> None:
         """Hands effects to every subscriber; one failing subscriber does not stop the others.
 
         With several instances, subscribers that write (the store, webhooks) get only the
         effects of servers this instance owns; ``durable_only`` skips the other subscribers.
+        The final effects of a call that crossed an AMI gap wait in the reconciler until
+        Asterisk's records have corrected it (``reconciled`` marks them coming back).
         """
+        if self.reconciler is not None and not reconciled:
+            effects = self.reconciler.hold(effects)
         if not effects:
             return
         cluster = self.cluster
@@ -95,6 +102,8 @@ class Service:
     def process(self, server: str, headers: Mapping[str, str], received_at: float) -> None:
         """Runs one message through the pipeline and dispatches its effects."""
         self.last_event_at[server] = received_at
+        if self.reconciler is not None:
+            self.reconciler.note(server, headers, received_at)
         self.dispatch(self.pipeline.feed_headers(server, headers, received_at))
 
     async def _consume(self) -> None:
@@ -188,6 +197,11 @@ class Service:
         self._tasks.append(asyncio.create_task(self._consume(), name="consume"))
         self._tasks.append(asyncio.create_task(self._tick(), name="tick"))
         self._start_retention()
+        if self.settings.reconcile != "off":
+            from callcenter.reconciler import Reconciler
+
+            self.reconciler = Reconciler(self)
+            await self.reconciler.start()
         if ami and self.settings.ingest_mode == "cluster":
             from callcenter.cluster import Cluster
 
@@ -267,6 +281,8 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.reconciler is not None:
+            await self.reconciler.stop()
         if self.writer is not None:
             self._dirty.update(key for key in self.tracker.calls if self.owns(key[0]))
             self._snapshot_open_calls()

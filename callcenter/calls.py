@@ -298,6 +298,8 @@ class Tracker:
             visit.hold_started_at = None
         if visit.outcome is None:
             visit.outcome = "answered" if visit.answered_at is not None else "abandoned"
+        if visit.outcome == "abandoned" and visit.hangup_by is None:
+            visit.hangup_by = "caller"  # queue_log's ABANDON: the caller hung up waiting
         for offer in visit.offers:
             if offer.result == "ringing":
                 offer.result, offer.ended_at = "canceled", ts
@@ -428,7 +430,9 @@ class Tracker:
         if e.chan is None:
             return
         call = self._call_for(e.server, e.chan, e.ts, effects)
-        if call is not None and "Result" in e.fields:
+        # The survey after the agent call reports under its own name (CC_SURVEY_RESULT keeps
+        # it): it must not replace what the caller did in the IVR (ticket_opened…).
+        if call is not None and "Result" in e.fields and e.name != "CallcenterSurvey":
             call.ivr_result = e.fields["Result"]
 
     # ---- queue events -------------------------------------------------------------------
@@ -443,12 +447,16 @@ class Tracker:
         call.caller_name = call.caller_name or e.chan.caller_name
         call.dialled = call.dialled or (e.chan.exten if _is_number(e.chan.exten) else None)
         self._pending_queue.pop((call.server, call.linkedid), None)
-        for earlier in call.visits:
-            # Redirected while connected: Asterisk keeps the first visit open (it completes
-            # when the caller hangs up) — note where the caller went.
-            if earlier.open and earlier.answered_at is not None and not earlier.transferred_to:
-                earlier.transferred_to = e.queue
+        last = call.visits[-1] if call.visits else None
+        if last is not None and last.answered_at is not None:
+            # The agent sent the caller on to this queue: redirected while connected (Asterisk
+            # keeps that visit open until the caller hangs up) or blind-transferred (the visit
+            # ended with reason "transfer"; the Transfer event named only the dialled
+            # extension, 2001@agent-phones). Either way transferred_to is the queue.
+            if last.open or last.hangup_by == "transfer":
+                last.transferred_to = e.queue
         visit = Visit(queue=e.queue, entered_at=e.ts, position=e.position)
+        visit.joined_context = e.chan.context
         call.visits.append(visit)
         effects.append(QueueJoined(call, visit))
 
@@ -456,6 +464,14 @@ class Tracker:
         found = self._visit_for(e.server, e.chan, e.queue, e.ts, effects)
         if found and found[1].left_at is None:
             found[1].left_at = e.ts
+        if found and found[1].outcome is None and found[1].answered_at is None:
+            call = found[0]
+            # EXITWITHKEY sends no QueueCallerAbandon and no QUEUESTATUS: only this Leave,
+            # already in the queue's exit context at the extension of the key just pressed.
+            left_by_key = bool(e.chan.exten) and call.ivr_digits.endswith(e.chan.exten or "")
+            joined = found[1].joined_context
+            if left_by_key and joined and e.chan.context not in (None, "", joined):
+                found[1].outcome = "exit_key"
 
     def _on_abandon(self, e: ev.QueueAbandon, effects: list[Effect]) -> None:
         found = self._visit_for(e.server, e.chan, e.queue, e.ts, effects)

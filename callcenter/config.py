@@ -112,6 +112,20 @@ class Settings:
     ingest_mode: str = "single"
     # NOTIFY channel of the shared stream and namespace of the locks: one per deployment.
     cluster_channel: str = "callcenter_ami"
+    # ---- reconciliation with Asterisk's own records (callcenter.reconciler) ----
+    # After every AMI reconnect and at start, calls the service could not see are taken from
+    # Asterisk's queue_log and CEL: "pgsql" reads the tables Asterisk writes into this
+    # database (res_config_pgsql, cel_pgsql), "files" reads co-located files, "off" does not.
+    reconcile: str = "off"
+    # Tables, or files, to read ("{server}" is replaced by the Asterisk server's name).
+    reconcile_queue_log_table: str = "queue_log"
+    reconcile_cel_table: str = "cel"
+    reconcile_queue_log_file: str = "/var/log/asterisk/queue_log"
+    reconcile_cel_file: str = "/var/log/asterisk/cel-custom/Master.csv"
+    # How long a call that crossed a gap waits for Asterisk's records before it is logged as
+    # the service saw it, and how far back the first reconciliation after a start looks.
+    reconcile_hold_seconds: float = 15.0
+    reconcile_lookback_seconds: float = 86_400.0
 
 
 _ENV_PREFIX = "CALLCENTER_"
@@ -266,6 +280,14 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
         raise ConfigError(
             f"setting 'ingest_mode': expected single or cluster, got {settings.ingest_mode!r}"
         )
+    if settings.reconcile not in {"off", "pgsql", "files"}:
+        raise ConfigError(
+            f"setting 'reconcile': expected off, pgsql or files, got {settings.reconcile!r}"
+        )
+    for name in ("reconcile_queue_log_table", "reconcile_cel_table"):
+        table = getattr(settings, name).replace("{server}", "x")
+        if not table.replace("_", "").isalnum() or not table.isascii() or table[0].isdigit():
+            raise ConfigError(f"setting {name!r}: expected a plain table name, got {table!r}")
     if not 0 < len(settings.cluster_channel.encode()) < 64:
         raise ConfigError("setting 'cluster_channel': expected 1 to 63 bytes (a PostgreSQL name)")
     return settings

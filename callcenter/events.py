@@ -287,7 +287,17 @@ def _epoch(value: str | None) -> float | None:
 
 def _known(value: str | None) -> str | None:
     """Asterisk sends ``<unknown>`` or an empty value for a missing caller ID."""
-    return None if not value or value == _UNKNOWN else value
+    return None if not value or value == _UNKNOWN or is_withheld(value) else value
+
+
+# What trunks and phones put in CallerIDNum when the caller withheld the number. A withheld
+# number is stored as NULL (never as the word), and shown as "Gizli numara / Withheld".
+WITHHELD = frozenset({"anonymous", "restricted", "private", "unavailable", "withheld", "unknown"})
+
+
+def is_withheld(value: str | None) -> bool:
+    """Whether a caller ID value is a placeholder for a withheld number."""
+    return bool(value) and value.strip().lower() in WITHHELD  # type: ignore[union-attr]
 
 
 def _chan(h: Headers, prefix: str = "") -> Chan | None:

@@ -49,15 +49,21 @@ class Visit:
     left_at: float | None = None  # left the waiting line (answered, abandoned, timed out…)
     ended_at: float | None = None  # end of the visit: end of talk, or left_at if unanswered
     outcome: str | None = None  # answered, abandoned, timeout, exit_empty, exit_key, full…
-    hangup_by: str | None = None  # caller, agent, transfer (AgentComplete Reason)
+    # caller, agent, transfer (AgentComplete Reason); caller for an abandoned visit; None when
+    # the queue ended the visit (timeout, empty queue…)
+    hangup_by: str | None = None
     talk_s: float | None = None
     hold_s: float = 0.0
     # Asterisk's own whole-second figures, kept as a cross-check and a fallback.
     asterisk_wait_s: int | None = None
     asterisk_talk_s: int | None = None
+    # The queue the agent sent the caller on to (blind transfer or redirect to a queue); for a
+    # transfer that reached no queue, Asterisk's target (``1002@agent-phones``).
     transferred_to: str | None = None
     offers: list[Offer] = field(default_factory=list)
     hold_started_at: float | None = None
+    # The dialplan context Queue() ran in: leaving in another one means a key was pressed.
+    joined_context: str | None = None
 
     @property
     def wait_s(self) -> float | None:
@@ -133,6 +139,7 @@ class Call:
     rejected_queue: str | None = None  # Queue() refused the caller (FULL, JOINEMPTY…)
     rejected_status: str | None = None
     reconstructed: bool = False  # parts were inferred (gap in the stream, resync)
+    reconciled: bool = False  # checked against Asterisk's queue_log/CEL (callcenter.reconcile)
 
     @property
     def outcome(self) -> str:
@@ -220,6 +227,7 @@ class Call:
             "ivr_result": self.ivr_result,
             "ivr_vars": dict(self.ivr_vars),
             "reconstructed": self.reconstructed,
+            "reconciled": self.reconciled,
             "visits": [v.to_dict() for v in self.visits],
         }
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import phonenumbers
 
+from callcenter.ivr.labels import ivr_words
+from callcenter.ivr.menu import IvrMenu
 from callcenter.model import Call, Offer, Visit, iso
 
 STAGES = ("ringing", "connected", "ended")
@@ -183,8 +185,14 @@ def build_pop(
     open_tickets: Sequence[Mapping[str, Any]] = (),
     history_pending: bool = False,
     region: str = "TR",
+    menu: IvrMenu | None = None,
 ) -> dict[str, Any]:
-    """The screen-pop message for one agent at one stage of a call."""
+    """The screen-pop message for one agent at one stage of a call.
+
+    With the IVR ``menu``, ``ivr.words`` gives the caller's way through it in the menu's
+    labels per language ("Ana menü › Sosyal yardım › Gıda yardımı"); ``ivr.path`` keeps the
+    dialplan contexts. A withheld (or absent) number has ``caller.withheld`` true.
+    """
     if stage not in STAGES:
         raise ValueError(f"unknown pop stage {stage!r}")
     visit = visit or (call.visits[-1] if call.visits else None)
@@ -198,6 +206,7 @@ def build_pop(
         "at": iso(at),
         "caller": {
             **format_number(call.caller_number, region),
+            "withheld": not call.caller_number,
             "name": name,
             "name_source": name_source,
         },
@@ -210,6 +219,7 @@ def build_pop(
         },
         "ivr": {
             "path": list(call.ivr_path),
+            "words": ivr_words(menu, call.ivr_vars) if menu is not None else {},
             "digits": call.ivr_digits,
             "vars": dict(call.ivr_vars),
             "result": call.ivr_result,

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from callcenter.config import Settings
+from callcenter.ivr.menu import IvrMenu, MenuError, load_menu
 from callcenter.model import (
     AgentOffered,
     Call,
@@ -104,6 +105,7 @@ class ScreenPop:
         self.ended: OrderedDict[tuple[str, str], Call] = OrderedDict()
         self._recent_limit = recent_limit
         self.pops = 0
+        self.menu = _ivr_menu(settings)
 
     # ---- effects in --------------------------------------------------------------------
 
@@ -168,6 +170,7 @@ class ScreenPop:
             open_tickets=tickets,
             history_pending=pending,
             region=self.region,
+            menu=self.menu,
         )
         self._send(topics_for(agent, interface), pop, stage)
         if pending:
@@ -242,6 +245,15 @@ class ScreenPop:
         for (srv, lid), call in reversed(self.ended.items()):
             if lid == linkedid and server in (None, srv):
                 return call
+        return None
+
+
+def _ivr_menu(settings: Settings) -> IvrMenu | None:
+    """The IVR menu whose labels name the caller's way in pops; None if it cannot be read."""
+    try:
+        return load_menu(getattr(settings, "ivr_menu", "") or None)
+    except MenuError as exc:
+        log.warning("screenpop_menu_unreadable", error=str(exc).splitlines()[0])
         return None
 
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 _END = {"COMPLETECALLER", "COMPLETEAGENT", "BLINDTRANSFER", "ATTENDEDTRANSFER"}
+# verb -> (outcome, index of the wait in the data)
 _UNANSWERED = {
-    "ABANDON": "abandoned",
-    "EXITWITHTIMEOUT": "timeout",
-    "EXITEMPTY": "exit_empty",
-    "EXITWITHKEY": "exit_key",
+    "ABANDON": ("abandoned", 2),
+    "EXITWITHTIMEOUT": ("timeout", 2),
+    "EXITEMPTY": ("exit_empty", 2),
+    "EXITWITHKEY": ("exit_key", 3),
+    "WITHDRAW": ("withdrawn", 2),
 }
 
 
@@ -27,6 +29,9 @@ class QlVisit:
     talk: int | None = None
     reason: str | None = None  # caller, agent, transfer
     ringnoanswer: list[str] = field(default_factory=list)
+    # The queue the caller entered next while connected here or right after a transfer.
+    transferred_to: str | None = None
+    transferred: bool = False
 
 
 def read_queue_log(path: Path) -> list[QlVisit]:
@@ -45,6 +50,15 @@ def read_queue_log(path: Path) -> list[QlVisit]:
         )
         key = (callid, queue)
         if event == "ENTERQUEUE":
+            # Sent on by its agent: the caller's visit still connected (a redirect) or the one
+            # that just ended with BLINDTRANSFER/ATTENDEDTRANSFER.
+            earlier = [v for v in visits if v.callid == callid and v.outcome == "answered"]
+            if earlier and earlier[-1] is next(
+                (v for v in reversed(visits) if v.callid == callid), None
+            ):
+                last = earlier[-1]
+                if (last.callid, last.queue) in open_ or last.transferred:
+                    last.transferred_to = queue
             visit = QlVisit(callid, queue, epoch)
             visits.append(visit)
             open_[key] = visit
@@ -57,10 +71,11 @@ def read_queue_log(path: Path) -> list[QlVisit]:
                 visit.reason = {"COMPLETECALLER": "caller", "COMPLETEAGENT": "agent"}.get(
                     event, "transfer"
                 )
+                visit.transferred = visit.reason == "transfer"
                 del open_[key]
             elif event in _UNANSWERED:
-                visit.outcome = _UNANSWERED[event]
-                visit.wait = int(data[2])
+                visit.outcome, index = _UNANSWERED[event]
+                visit.wait = int(data[index])
                 del open_[key]
             elif event == "RINGNOANSWER":
                 visit.ringnoanswer.append(agent)

@@ -10,6 +10,11 @@ caller chose, as the menu labels it), ``CC_CATEGORY`` (the service category), ``
 ``CC_IVR_RESULT`` (a flow's outcome, also sent as UserEvent ``Result``), ``CC_TICKET``,
 ``CC_QUEUE`` and ``CC_IVR_END`` (queue | hangup: what the dialplan does after the AGI),
 ``CC_SURVEY`` (1 when the caller gets the survey after the agent hangs up).
+
+A session started on a flow (the survey after the agent call, the survey call-back) runs on a
+channel whose trail is already written: it must not overwrite the IVR's decision, so it
+writes ``CC_SURVEY_RESULT``, ``CC_SURVEY_END``, ``CC_SURVEY_FLOW``… instead
+(``POST_CALL_NAMES``) and leaves ``CC_IVR_*``, ``CC_QUEUE`` and ``CC_TICKET`` alone.
 """
 
 from __future__ import annotations
@@ -33,6 +38,39 @@ from callcenter.ivr.steps import (
 
 Variables = tuple[tuple[str, str], ...]
 
+# What a post-call session writes instead of the IVR's trail (None: not written at all).
+POST_CALL_NAMES: dict[str, str | None] = {
+    "CC_FLOW": "CC_SURVEY_FLOW",
+    "CC_IVR_RESULT": "CC_SURVEY_RESULT",
+    "CC_IVR_END": "CC_SURVEY_END",
+    "CC_IVR_CHOICE": "CC_SURVEY_CHOICE",
+    "CC_IVR_PATH": None,
+    "CC_CATEGORY": None,
+    "CC_QUEUE": None,
+    "CC_SURVEY": None,
+    "CC_TICKET": None,
+    "CC_TICKET_STATUS": None,
+}
+
+
+def _post_call(step: Step) -> Step:
+    """The step with the IVR's trail variables renamed (or dropped) for a post-call flow."""
+    renamed = []
+    for name, value in step.variables:
+        new = POST_CALL_NAMES.get(name, name)
+        if new is not None:
+            renamed.append((new, value))
+    if tuple(renamed) == step.variables:
+        return step
+    return Step(
+        say=step.say,
+        ask=step.ask,
+        request=step.request,
+        end=step.end,
+        variables=tuple(renamed),
+        events=step.events,
+    )
+
 
 class IvrSession:
     """One caller's way through the menus; feed it replies, it answers with steps."""
@@ -54,6 +92,7 @@ class IvrSession:
         self.results: list[tuple[str, str]] = []  # (flow, result) of every flow run
         self.ended: Step | None = None
         self._entry = (flow, dict(params or {}))
+        self.post_call = flow is not None  # a survey: the IVR's trail is not ours to write
         self._stack: list[Menu] = []
         self._menu: Menu | None = None
         self._attempts = 0
@@ -68,11 +107,15 @@ class IvrSession:
         variables = self._language_vars()
         name, params = self._entry
         if name is not None:
-            return self._start_flow(name, params, variables)
+            return _post_call(self._start_flow(name, params, variables))
         return self._enter(self.ivr.menus[self.ivr.start], variables=variables)
 
     def feed(self, reply: Reply) -> Step:
         """The next step after the caller's keys or a request's answer."""
+        step = self._feed(reply)
+        return _post_call(step) if self.post_call else step
+
+    def _feed(self, reply: Reply) -> Step:
         if self.ended is not None:
             return self.ended
         if self._flow is not None:

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from callcenter.ivr import prompts as p
+from callcenter.ivr import say
 from callcenter.ivr.menu import FlowConfig
 from callcenter.ivr.steps import (
     Ask,
@@ -27,8 +28,6 @@ from callcenter.ivr.steps import (
     RecordSurvey,
     Reply,
     Request,
-    SayDigits,
-    SayNumber,
     Sound,
     Step,
     SurveyAnswer,
@@ -95,8 +94,9 @@ def parse_event_date(digits: str, today: date, max_days_ahead: int) -> date | No
     return when
 
 
-def _reference_digits(reference: str) -> str:
-    return "".join(ch for ch in reference if ch.isdigit())
+def _plays(names: list[str]) -> tuple[Play, ...]:
+    """Building-block sounds (callcenter.ivr.say) as steps to play, in order."""
+    return tuple(Play(name) for name in names)
 
 
 class _Base:
@@ -116,6 +116,8 @@ class _Base:
         self.max_attempts = max(1, max_attempts)
         self.params = params
         self.attempts = 0
+        # Numbers, dates and references are said by this language's rules (callcenter.ivr.say).
+        self.language = params.get("language") or call.language or "tr"
         self.setup()
 
     def setup(self) -> None:
@@ -173,7 +175,11 @@ class RequestStatus(_Base):
         return FlowEnd(
             "status_read",
             "menu",
-            (Play(p.STATUS_INTRO), SayDigits(_reference_digits(self.reference)), Play(sound)),
+            (
+                Play(p.STATUS_INTRO),
+                *_plays(say.reference(self.reference, self.language)),
+                Play(sound),
+            ),
             (("CC_TICKET", self.reference), ("CC_TICKET_STATUS", status)),
         )
 
@@ -215,9 +221,7 @@ class TableChair(_Base):
         return Step(
             say=(
                 Play(p.TC_READBACK),
-                SayNumber(self.when.day),
-                Play(p.month(self.when.month)),
-                SayNumber(self.when.year),
+                *_plays(say.say_date(self.when, self.language)),
                 Play(p.neighbourhood(self.code)),
                 Play(p.TC_CONFIRM),
             ),
@@ -230,7 +234,7 @@ class TableChair(_Base):
         return Step(
             say=(
                 Play(p.TC_OPENED),
-                SayDigits(_reference_digits(self.reference)),
+                *_plays(say.reference(self.reference, self.language)),
                 Play(p.TC_REPEAT),
             ),
             ask=Ask(max_digits=1, timeout_s=5.0),
@@ -240,7 +244,7 @@ class TableChair(_Base):
     def neighbourhood_list(self) -> tuple[Sound, ...]:
         said: list[Sound] = []
         for code in sorted(self.neighbourhoods):
-            said += [SayNumber(int(code)), Play(p.neighbourhood(code))]
+            said += [*_plays(say.number(int(code), self.language)), Play(p.neighbourhood(code))]
         return tuple(said)
 
     def start(self) -> Step | FlowEnd:
@@ -320,7 +324,7 @@ class Survey(_Base):
     def intro(self) -> tuple[Sound, ...]:
         reference = self.params.get("ticket_reference", "")
         if self.kind == "callback" and reference:
-            return (Play(p.SURVEY_CALLBACK_INTRO), SayDigits(_reference_digits(reference)))
+            return (Play(p.SURVEY_CALLBACK_INTRO), *_plays(say.reference(reference, self.language)))
         return (Play(p.SURVEY_INTRO),)
 
     def answer(self, resolved: bool | None) -> SurveyAnswer:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.ivr import prompts as sounds
+from callcenter.ivr import say
 from callcenter.ivr.tomlines import LineIndex
 
 DEFAULT_MENU = Path(__file__).with_name("menus") / "default.toml"
@@ -43,8 +44,9 @@ class Option:
     key: str
     action: str  # one of ACTIONS
     target: str  # menu name, queue, flow name or language; "" for hangup
-    label: str = ""
+    label: str = ""  # what agents read (Turkish); also CC_IVR_CHOICE
     category: str = ""  # the service category (ticket category, CC_CATEGORY)
+    label_en: str = ""  # the label in English (the agent page's English view)
     params: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -58,8 +60,9 @@ class Menu:
     timeout_s: float
     max_attempts: int
     agent_queue: str
-    label: str = ""
+    label: str = ""  # the menu's name for agents; else the label of the key leading to it
     category: str = ""
+    label_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +129,17 @@ _IVR = {
     "survey_flow",
     "prompts",
 }
-_MENU = {"prompt", "options", "timeout_s", "max_attempts", "agent_queue", "label", "category"}
-_OPTION = {*ACTIONS, "label", "category", "params"}
+_MENU = {
+    "prompt",
+    "options",
+    "timeout_s",
+    "max_attempts",
+    "agent_queue",
+    "label",
+    "label_en",
+    "category",
+}
+_OPTION = {*ACTIONS, "label", "label_en", "category", "params"}
 _FLOW = {
     "request_status": {"statuses"},
     "table_chair": {"neighbourhoods", "max_days_ahead"},
@@ -407,6 +419,7 @@ class _Loader:
                 agent_queue=queue,
                 label=self.value(table, "label", path, str, ""),
                 category=self.category(table, path),
+                label_en=self.value(table, "label_en", path, str, ""),
             )
         return out
 
@@ -458,6 +471,7 @@ class _Loader:
             target=target,
             label=self.value(table, "label", path, str, ""),
             category=self.category(table, path),
+            label_en=self.value(table, "label_en", path, str, ""),
             params={str(k): str(v) for k, v in params.items()},
         )
 
@@ -540,8 +554,15 @@ def load_menu(
 
 
 def recording_list(menu: IvrMenu) -> Iterator[tuple[str, Mapping[str, str]]]:
-    """Every sound to record with its text per language, neighbourhood names included."""
+    """Every sound to record with its text per language, neighbourhoods and numbers included.
+
+    The number building blocks (``callcenter/say/…``, see ``callcenter.ivr.say``) come after
+    the menu file's own script; a menu file may override their text.
+    """
     yield from sorted(menu.recordings.items())
+    for sound, texts in say.VOCABULARY.items():
+        if sound not in menu.recordings:
+            yield sound, {lang: texts.get(lang) or texts["tr"] for lang in menu.languages}
     for flow in menu.flows.values():
         for code, name in sorted(flow.settings.get("neighbourhoods", {}).items()):
             texts = {lang: f"{name} Mahallesi" for lang in menu.languages}

@@ -19,6 +19,7 @@ from datetime import date
 
 import structlog
 
+from callcenter.events import is_withheld
 from callcenter.ivr.agi import ESCAPE_ALL, HEADER_END, AgiChannel, AgiError, AgiHangup, parse_env
 from callcenter.ivr.desk import TicketDesk
 from callcenter.ivr.engine import IvrSession
@@ -33,12 +34,9 @@ from callcenter.ivr.steps import (
     Keys,
     LookupStatus,
     OpenTicket,
-    Play,
     RecordSurvey,
     Reply,
     Request,
-    SayDigits,
-    SayNumber,
     Sound,
     Step,
     ToQueue,
@@ -48,6 +46,8 @@ from callcenter.logs import mask_number
 log = structlog.get_logger(__name__)
 
 USER_EVENT = "CallcenterIvr"  # the UserEvent name the flows' results travel in
+# The survey's result travels under its own name: the call tracker keeps the IVR's result.
+SURVEY_EVENT = "CallcenterSurvey"
 
 
 def call_info(env: Mapping[str, str], today: date) -> CallInfo:
@@ -60,8 +60,9 @@ def call_info(env: Mapping[str, str], today: date) -> CallInfo:
         channel=env.get("agi_channel", ""),
         uniqueid=env.get("agi_uniqueid", ""),
         linkedid=(args[0] if args and args[0] else env.get("agi_uniqueid", "")),
-        caller_number=number if number and number != "unknown" else None,
-        caller_name=name if name and name != "unknown" else None,
+        # A withheld number ("anonymous") is no number: tickets must not be filed under it.
+        caller_number=number if number and not is_withheld(number) else None,
+        caller_name=name if name and not is_withheld(name) else None,
         language=env.get("agi_language", ""),
         args=args,
     )
@@ -88,12 +89,7 @@ async def collect(channel: AgiChannel, say: tuple[Sound, ...], ask: Ask) -> Keys
 
 
 async def _say(channel: AgiChannel, sound: Sound, escape: str) -> str:
-    if isinstance(sound, Play):
-        return await channel.stream_file(sound.sound, escape)
-    if isinstance(sound, SayNumber):
-        return await channel.say_number(sound.number, escape)
-    assert isinstance(sound, SayDigits)
-    return await channel.say_digits(sound.digits, escape)
+    return await channel.stream_file(sound.sound, escape)
 
 
 class FastAgiServer:
@@ -248,7 +244,7 @@ class FastAgiServer:
         step = ivr.start()
         try:
             while True:
-                await self._apply(channel, step)
+                await self._apply(channel, step, SURVEY_EVENT if ivr.post_call else USER_EVENT)
                 if step.ask is not None:
                     step = ivr.feed(await collect(channel, step.say, step.ask))
                     continue
@@ -271,11 +267,11 @@ class FastAgiServer:
             for flow, result in ivr.results:
                 self.stats.flow_results[(flow, result)] += 1
 
-    async def _apply(self, channel: AgiChannel, step: Step) -> None:
+    async def _apply(self, channel: AgiChannel, step: Step, event: str) -> None:
         for name, value in step.variables:
             await channel.set_variable(name, value)
         for flow, result in step.events:
-            await channel.user_event(USER_EVENT, {"Flow": flow, "Result": result})
+            await channel.user_event(event, {"Flow": flow, "Result": result})
 
     async def _perform(self, request: Request, call: CallInfo) -> Reply:
         """Does a flow's I/O against the desk, bounded in time; a failure becomes Failed."""

@@ -19,21 +19,10 @@ class Play:
     sound: str
 
 
-@dataclass(frozen=True, slots=True)
-class SayNumber:
-    """Say a number in the channel's language (SAY NUMBER)."""
-
-    number: int
-
-
-@dataclass(frozen=True, slots=True)
-class SayDigits:
-    """Say digits one by one (SAY DIGITS), e.g. a ticket reference to write down."""
-
-    digits: str
-
-
-Sound = Play | SayNumber | SayDigits
+# Numbers, dates and references are Plays of the IVR's own building blocks
+# (callcenter.ivr.say), never Asterisk's SAY NUMBER/SAY DIGITS/SAY DATE: Asterisk 22 has no
+# Turkish rules and would say them in English.
+Sound = Play
 
 
 @dataclass(frozen=True, slots=True)

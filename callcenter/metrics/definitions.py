@@ -145,6 +145,18 @@ LIVE: dict[str, LiveMetric] = {
             "counter",
             "Effect subscribers (store, metrics, pages) that raised.",
         ),
+        LiveMetric(
+            "callcenter_reconciled_calls_total",
+            "counter",
+            "Calls checked against Asterisk's queue_log/CEL after an AMI gap, by result: "
+            "corrected, confirmed, found (never seen on AMI), unmatched (no records in time).",
+            ("result",),
+        ),
+        LiveMetric(
+            "callcenter_reconcile_pending_calls",
+            "gauge",
+            "Calls that crossed an AMI gap, waiting for Asterisk's records before being logged.",
+        ),
     )
 }
 

@@ -152,6 +152,13 @@ class LiveCollector(Collector):
                 families["callcenter_ami_last_event_timestamp_seconds"].add_metric([name], last)
         families["callcenter_event_queue_depth"].add_metric([], service.queue.qsize())
         families["callcenter_subscriber_errors_total"].add_metric([], service.subscriber_errors)
+        reconciler = getattr(service, "reconciler", None)
+        stats = getattr(reconciler, "stats", None)
+        for result in ("corrected", "confirmed", "found", "unmatched"):
+            count = float(getattr(stats, result, 0) or 0)
+            families["callcenter_reconciled_calls_total"].add_metric([result], count)
+        pending = float(getattr(reconciler, "pending", 0) or 0)
+        families["callcenter_reconcile_pending_calls"].add_metric([], pending)
 
     def _pipeline(self, families: dict[str, Any]) -> None:
         counters = self.pipeline.counters

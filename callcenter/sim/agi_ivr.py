@@ -4,8 +4,9 @@ When a simulated call reaches the IVR step, :class:`AgiIvr` opens a FastAGI sess
 service over a real socket (:mod:`callcenter.sim.agi_session`) and the simulated caller
 (:mod:`callcenter.sim.ivr_caller`) presses the keys. Afterwards the dialplan goes on as the
 reference configuration's ``[incoming]`` does (``asterisk_conf/extensions.conf``):
-``Queue(${CC_QUEUE})``, a hang-up after self-service, or the general queue when the IVR could
-not be reached (``AGISTATUS`` not ``SUCCESS``, or no ``CC_IVR_END``). Each call's IVR is
+``Queue(${CC_QUEUE})``, a hang-up after self-service, or the general queue when the IVR made
+no decision (no ``CC_IVR_END=hangup``, ``CC_QUEUE`` or ``CC_IVR_RESULT``), whatever
+``AGISTATUS`` says. Each call's IVR is
 logged in :attr:`AgiIvr.records`, to be held against the service's call record.
 """
 
@@ -57,7 +58,7 @@ class IvrRecord:
     @property
     def through_ivr(self) -> bool:
         """Whether the service's IVR decided where the call went (not the fallback)."""
-        return self.status in ("SUCCESS", "HANGUP") and self.end != "fallback"
+        return self.end not in ("", "fallback")
 
 
 class AgiIvr:
@@ -146,25 +147,31 @@ class AgiIvr:
             return
         record.status = status
         pbx.varset(c1, "AGISTATUS", status)
+        # As [incoming] does: the IVR's own decision wins whatever AGISTATUS says; the
+        # general queue only when it made none.
         end = c1.variables.get("CC_IVR_END", "")
-        fallback = status != "SUCCESS" or not end
-        pbx.newexten(c1, 7, "GotoIf", f"{int(fallback)}?fallback")
-        if fallback:
-            pbx.newexten(c1, 10, "NoOp", f"IVR unavailable (AGISTATUS={status}): to a person")
-            pbx.newexten(c1, 11, "Set", f"CC_QUEUE={FALLBACK_QUEUE}")
-            self.set_variable(call, record, "CC_QUEUE", FALLBACK_QUEUE)
-            pbx.newexten(c1, 12, "Set", "CC_IVR_END=fallback")
-            self.set_variable(call, record, "CC_IVR_END", "fallback")
-            pbx.newexten(c1, 13, "Goto", "to-queue,s,1")
-        elif end == "hangup":
-            pbx.newexten(c1, 8, "GotoIf", "1?bye")
-            pbx.newexten(c1, 14, "Hangup")
+        chosen = c1.variables.get("CC_QUEUE", "")
+        served = c1.variables.get("CC_IVR_RESULT", "")
+        pbx.newexten(c1, 5, "GotoIf", f"{int(end == 'hangup')}?bye")
+        if end != "hangup":
+            pbx.newexten(c1, 6, "GotoIf", f"{int(bool(chosen))}?to-queue,s,1")
+        fallback = end != "hangup" and not chosen and not served
+        if not fallback and not chosen:
+            if end != "hangup":
+                pbx.newexten(c1, 7, "GotoIf", "1?served")
+                pbx.newexten(c1, 12, "Playback", "callcenter/goodbye")
+            pbx.newexten(c1, 13, "Hangup")
             record.end = "hangup"
             call.hangup_from_c1()
             return
-        else:
-            pbx.newexten(c1, 8, "GotoIf", "0?bye")
-            pbx.newexten(c1, 9, "Goto", "to-queue,s,1")
+        if fallback:
+            pbx.newexten(c1, 7, "GotoIf", "0?served")
+            pbx.newexten(c1, 8, "NoOp", f"IVR made no decision (AGISTATUS={status}): to a person")
+            pbx.newexten(c1, 9, "Set", f"CC_QUEUE={FALLBACK_QUEUE}")
+            self.set_variable(call, record, "CC_QUEUE", FALLBACK_QUEUE)
+            pbx.newexten(c1, 10, "Set", "CC_IVR_END=fallback")
+            self.set_variable(call, record, "CC_IVR_END", "fallback")
+            pbx.newexten(c1, 11, "Goto", "to-queue,s,1")
         queue = c1.variables.get("CC_QUEUE") or FALLBACK_QUEUE
         record.end, record.queue = ("fallback" if fallback else "queue"), queue
         c1.goto("to-queue", "s", 1)

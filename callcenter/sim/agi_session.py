@@ -190,9 +190,6 @@ class AgiSession:
         )
 
     async def _say(self, verb: str, value: str) -> bytes:
-        if verb == "SAY DIGITS":
-            self.caller.hear_digits(value)
-            self.record.reference = self.record.reference or self.caller.reference
         return await self._at(say_seconds(verb, value), lambda: b"200 result=0\n")
 
     async def _wait_for_digit(self, timeout_ms: int) -> bytes:
@@ -226,6 +223,9 @@ class AgiSession:
             if name.upper() == "CHANNEL(LANGUAGE)":
                 self.caller.language = value
             return b"200 result=1\n"
+        if name == "CC_TICKET":
+            self.caller.note_ticket(value)
+            self.record.reference = self.record.reference or self.caller.reference
         self.ivr.set_variable(self.call, self.record, name, value)
         return b"200 result=1\n"
 

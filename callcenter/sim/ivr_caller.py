@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from callcenter.ivr import prompts as p
+from callcenter.ivr import say
 from callcenter.ivr.menu import IvrMenu, Menu, Option
 
 # The traffic model's intents -> the ticket category codes the menu file uses.
@@ -115,12 +116,16 @@ class MenuMap:
 
     def text(self, sound: str, language: str) -> str:
         """A prompt's recorded text in the language (Turkish, or any, if it has none)."""
-        texts = self.menu.recordings.get(sound) or {}
+        texts = self.menu.recordings.get(sound) or say.VOCABULARY.get(sound) or {}
         return texts.get(language) or texts.get(self.menu.default_language) or ""
 
     def seconds(self, sound: str, language: str) -> float:
         """How long a prompt plays: its text read aloud; a name or a month is short."""
+        if sound == say.PAUSE:
+            return say.PAUSE_S
         text = self.text(sound, language)
+        if sound.startswith(say.PREFIX) and text:
+            return round(max(0.4, len(text) / _CHARS_PER_S), 3)  # one number word
         if text:
             return round(max(1.0, len(text) / _CHARS_PER_S), 3)
         return 1.2 if sound.startswith("callcenter/mahalle-") else 1.5
@@ -193,9 +198,14 @@ class IvrCaller:
         """Seconds between two keys of one entry."""
         return round(self.rng.uniform(*self.mix.key_gap_s), 3)
 
-    def hear_digits(self, digits: str) -> None:
-        """SAY DIGITS: a caller who just opened a ticket writes its reference down."""
-        if self.heard and self.heard[-1] == p.TC_OPENED and self.reference is None:
+    def note_ticket(self, reference: str) -> None:
+        """A caller whose table-and-chair request was opened writes its reference down.
+
+        The IVR sets CC_TICKET just before it reads the reference out (from its own number
+        prompts), after the caller confirmed the request.
+        """
+        if p.TC_CONFIRM in self.heard and self.reference is None:
+            digits = "".join(ch for ch in reference if ch.isdigit())
             self.reference = digits
             self.references.append(digits)
 

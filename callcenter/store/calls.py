@@ -62,10 +62,10 @@ _UPSERT_CALL = """
 INSERT INTO calls (
     server, linkedid, uniqueid, caller_number, caller_name, dialled, queue, agent, outcome,
     hangup_by, hangup_cause, started_at, entered_at, answered_at, ended_at, wait_s, talk_s,
-    hold_s, ivr_path, ivr_digits, ivr_result, ivr_vars, reconstructed, updated_at
+    hold_s, ivr_path, ivr_digits, ivr_result, ivr_vars, reconstructed, reconciled, updated_at
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-    $21, $22::text::jsonb, $23, now()
+    $21, $22::text::jsonb, $23, $24, now()
 )
 ON CONFLICT (server, linkedid) DO UPDATE SET
     uniqueid = EXCLUDED.uniqueid, caller_number = EXCLUDED.caller_number,
@@ -76,7 +76,7 @@ ON CONFLICT (server, linkedid) DO UPDATE SET
     ended_at = EXCLUDED.ended_at, wait_s = EXCLUDED.wait_s, talk_s = EXCLUDED.talk_s,
     hold_s = EXCLUDED.hold_s, ivr_path = EXCLUDED.ivr_path, ivr_digits = EXCLUDED.ivr_digits,
     ivr_result = EXCLUDED.ivr_result, ivr_vars = EXCLUDED.ivr_vars,
-    reconstructed = EXCLUDED.reconstructed, updated_at = now()
+    reconstructed = EXCLUDED.reconstructed, reconciled = EXCLUDED.reconciled, updated_at = now()
 """
 
 _UPSERT_VISIT = """
@@ -180,6 +180,7 @@ def call_row(call: Call) -> tuple[Any, ...]:
         call.ivr_result,
         _json(dict(call.ivr_vars)),
         call.reconstructed,
+        call.reconciled,
     )
 
 
@@ -278,7 +279,8 @@ async def load_open_calls(pool: Any, server: str | None = None) -> list[Call]:
 _CALL_COLUMNS = """
     server, linkedid, uniqueid, caller_number, caller_name, dialled, queue, agent, outcome,
     hangup_by, hangup_cause, wait_s, talk_s, hold_s, entered_at, answered_at, started_at,
-    ended_at, ivr_path, ivr_digits, ivr_result, ivr_vars::text AS ivr_vars, reconstructed
+    ended_at, ivr_path, ivr_digits, ivr_result, ivr_vars::text AS ivr_vars, reconstructed,
+    reconciled
 """
 
 

@@ -115,6 +115,7 @@ async def pop(request: web.Request) -> web.Response:
         recent_calls=recent,
         open_tickets=tickets,
         region=region,
+        menu=screenpop.menu,
     )
     if request.query.get("format") == "json":
         return web.json_response(message, dumps=lambda o: json.dumps(o, ensure_ascii=False))

@@ -12,6 +12,7 @@ LABELS = {
         "connected": "Görüşmede",
         "ended": "Görüşme bitti",
         "unknown": "Bilinmeyen arayan",
+        "withheld": "Gizli numara",
         "queue": "Kuyruk",
         "wait": "Bekleme",
         "ivr": "Sesli yanıt seçimleri",
@@ -32,6 +33,7 @@ LABELS = {
         "connected": "On the call",
         "ended": "Call ended",
         "unknown": "Unknown caller",
+        "withheld": "Withheld",
         "queue": "Queue",
         "wait": "Wait",
         "ivr": "IVR choices",
@@ -57,7 +59,11 @@ def render(pop: dict[str, Any], lang: str, switch_url: str) -> str:
     """The pop as a small, self-contained, accessible HTML page."""
     t = LABELS.get(lang, LABELS["tr"])
     caller = pop["caller"]
-    number = caller.get("national") or caller.get("number") or ""
+    number = (
+        t["withheld"]
+        if caller.get("withheld")
+        else caller.get("national") or caller.get("number") or ""
+    )
     rows = (
         "".join(
             f"<tr><td>{_e(c['date'])}</td><td>{_e(c['outcome'])}</td><td>{_e(c['agent'])}</td></tr>"
@@ -71,6 +77,8 @@ def render(pop: dict[str, Any], lang: str, switch_url: str) -> str:
         for x in pop["open_tickets"]
     )
     ivr = pop["ivr"]
+    # The menu's own words for the agent, not the dialplan contexts in ivr["path"].
+    words = (ivr.get("words") or {}).get(lang) or (ivr.get("words") or {}).get("tr") or []
     wait = pop.get("wait_s")
     return f"""<!doctype html>
 <html lang="{_e(lang)}"><head><meta charset="utf-8">
@@ -87,7 +95,7 @@ table{{border-collapse:collapse}}td,th{{padding:.2rem .6rem;border-bottom:1px so
 <dt>{_e(t["title"])}</dt><dd id="number">{_e(number)} <small>{_e(caller.get("e164"))}</small></dd>
 <dt>{_e(t["queue"])}</dt><dd>{_e(pop.get("queue"))}</dd>
 <dt>{_e(t["wait"])}</dt><dd>{_e(round(wait) if wait is not None else "")} {_e(t["seconds"])}</dd>
-<dt>{_e(t["ivr"])}</dt><dd>{_e(" › ".join(ivr["path"]))}</dd>
+<dt>{_e(t["ivr"])}</dt><dd id="ivr">{_e(" › ".join(words))}</dd>
 <dt>{_e(t["digits"])}</dt><dd>{_e(ivr["digits"])}</dd>
 </dl>
 <h2>{_e(t["tickets"])}</h2>

@@ -27,6 +27,20 @@ value() {
     fi
 }
 
+# An awk function: CODE = the line up to its first unescaped ";", COMMENT = the rest.
+SPLIT_COMMENT='function split_comment(l) {
+    CODE = l; COMMENT = ""
+    if (match(l, /(^|[^\\]);/)) {
+        cut = RSTART + RLENGTH - 2
+        CODE = substr(l, 1, cut); COMMENT = substr(l, cut + 1)
+    }
+}'
+
+# Prints its input without comments.
+code_only() {
+    awk "$SPLIT_COMMENT"'{ split_comment($0); print CODE }'
+}
+
 render() {
     template="$1"
     target="$DST/$(basename "$template")"
@@ -35,7 +49,8 @@ render() {
         rm -f "$target"
         return
     fi
-    for name in $(grep -o '{{[A-Z0-9_]*}}' "$template" | tr -d '{}' | sort -u); do
+    # Placeholders count only outside comments: a comment never needs (nor shows) a value.
+    for name in $(code_only < "$template" | grep -o '{{[A-Z0-9_]*}}' | tr -d '{}' | sort -u); do
         v=$(value "$name")
         [ -n "$v" ] || fail "$(basename "$template") needs $name (set $name or ${name}_FILE)"
         case "$v" in
@@ -47,14 +62,17 @@ render() {
         export "CC_VALUE_$name=$v"
     done
     # awk reads the values from its environment, so no character in them is special here.
-    awk '{
-        out = ""; line = $0
+    # Only the part of a line before its comment is filled in: a secret never lands in a
+    # comment (where a later edit could expose it, or a ";" in it would hide the line).
+    awk "$SPLIT_COMMENT"'{
+        split_comment($0)
+        out = ""; line = CODE
         while (match(line, /[{][{][A-Z0-9_]+[}][}]/)) {
             name = substr(line, RSTART + 2, RLENGTH - 4)
             out = out substr(line, 1, RSTART - 1) ENVIRON["CC_VALUE_" name]
             line = substr(line, RSTART + RLENGTH)
         }
-        print out line
+        print out line COMMENT
     }' "$template" > "$target.tmp"
     chmod 0640 "$target.tmp"
     mv "$target.tmp" "$target"
@@ -70,4 +88,6 @@ if [ "${1:-}" = "--render-only" ]; then
     exit 0
 fi
 mkdir -p /var/log/asterisk/cdr-custom /var/log/asterisk/cel-custom
+# Real recordings, where mounted, replace the generated prompts (install-recordings.sh).
+/usr/local/bin/install-recordings
 exec /usr/sbin/asterisk -f "$@"

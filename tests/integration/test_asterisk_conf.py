@@ -310,3 +310,29 @@ def test_the_entrypoint_names_a_missing_secret(tmp_path: Path) -> None:
     done = render(tmp_path, **{k: v for k, v in SITE.items() if k != "AGENT_1004_SECRET"})
     assert done.returncode != 0
     assert "pjsip.conf needs AGENT_1004_SECRET" in done.stderr
+
+
+def test_placeholders_in_comments_are_left_alone(tmp_path: Path) -> None:
+    # A secret must never be written into a comment (issue 11, fix 6).
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "manager.conf").write_text(
+        "; {{AMI_SECRET}} and {{NOT_SET}} are only mentioned here\n"
+        "[callcenter]\nsecret = {{AMI_SECRET}} ; the {{AMI_SECRET}} again\n"
+        "note = a\\;b {{AMI_SECRET}}\n",
+        encoding="utf-8",
+    )
+    done = render(tmp_path, ASTERISK_CONF_TEMPLATES=str(templates), AMI_SECRET="pw")
+    assert done.returncode == 0, done.stderr  # NOT_SET is only in a comment: not needed
+    assert (tmp_path / "etc" / "manager.conf").read_text(encoding="utf-8") == (
+        "; {{AMI_SECRET}} and {{NOT_SET}} are only mentioned here\n"
+        "[callcenter]\nsecret = pw ; the {{AMI_SECRET}} again\n"
+        "note = a\\;b pw\n"
+    )
+    # The shipped files: the AMI secret lands on its own line only.
+    done = render(tmp_path, **{**SITE, "AMI_SECRET": "unique-secret-value"})
+    assert done.returncode == 0, done.stderr
+    manager = (tmp_path / "etc" / "manager.conf").read_text(encoding="utf-8")
+    assert [line for line in manager.splitlines() if "unique-secret-value" in line] == [
+        "secret = unique-secret-value"
+    ]

@@ -22,13 +22,14 @@ import pytest
 from callcenter.ami import AmiClient
 from callcenter.app import Service
 from callcenter.config import AsteriskServer, Settings
+from callcenter.ivr import say
 from callcenter.ivr.desk import MemoryDesk
 from callcenter.ivr.menu import load_menu
 from callcenter.ivr.server import FastAgiServer
 from callcenter.model import CallEnded, Effect
 from callcenter.sim import Simulator, TrafficParams
 from callcenter.sim.agi_ivr import IvrRecord
-from callcenter.sim.ivr_caller import CallerMix, MenuMap, say_seconds
+from callcenter.sim.ivr_caller import CallerMix, MenuMap
 from callcenter.sim.workload import morning_peak
 
 SERVER = "sim-ivr"
@@ -285,7 +286,7 @@ async def test_one_table_and_chair_call_on_ami_and_on_simulated_time() -> None:
     confirmed = at("DTMFEnd")[-1]
     read_out = (
         maps.seconds("callcenter/ms-ticket-opened", "tr")
-        + say_seconds("SAY DIGITS", ticket.reference.replace("-", ""))
+        + sum(maps.seconds(sound, "tr") for sound in say.reference(ticket.reference, "tr"))
         + maps.seconds("callcenter/ms-repeat-reference", "tr")
         + 5.0
     )

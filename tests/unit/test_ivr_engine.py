@@ -215,3 +215,22 @@ def test_any_input_gives_well_formed_steps_and_the_call_ends(replies: list[objec
             break
         step = ivr.feed(Keys("", timed_out=True) if step.ask else Done("resolved"))
     assert step.end is not None
+
+
+def test_a_post_call_survey_writes_its_own_names_not_the_ivrs_trail() -> None:
+    params = {"kind": "after_call", "queue": "genel", "agent": "Zeynep Kaya"}
+    ivr, step = session(flow="survey", params=params, language="tr")
+    written = dict(step.variables)
+    end = press(ivr, "", "", "")
+    written.update(end.variables)
+    assert written == {
+        "CHANNEL(language)": "tr",
+        "CC_LANG": "tr",
+        "CC_SURVEY_FLOW": "survey",
+        "CC_SURVEY_RESULT": "survey_no_answer",
+        "CC_SURVEY_END": "hangup",
+    }
+    assert end.events == (("survey", "survey_no_answer"),)
+    # The IVR itself still writes its trail.
+    ivr, _ = session()
+    assert dict(press(ivr, "3", "", "", "").variables)["CC_IVR_END"] == "queue"

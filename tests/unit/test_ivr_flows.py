@@ -25,8 +25,6 @@ from callcenter.ivr.steps import (
     OpenTicket,
     Play,
     RecordSurvey,
-    SayDigits,
-    SayNumber,
     Step,
     SurveyAnswer,
 )
@@ -46,6 +44,19 @@ def keys(digits: str) -> Keys:
 
 def sounds(step: Step | FlowEnd) -> list[object]:
     return list(step.say)
+
+
+def said(*words: str) -> list[Play]:
+    """Building blocks by short name: said("2", "100") is callcenter/say/2, callcenter/say/100."""
+    return [Play(w if "/" in w else f"callcenter/say/{w}") for w in words]
+
+
+PAUSE = "callcenter/say/pause"
+# 2026-004217 as a Turkish reader says it: "iki bin yirmi altı, tire, sıfır sıfır dört, iki
+# yüz on yedi" (never Asterisk's SAY DIGITS, which speaks English for tr).
+REF_4217_TR = said(
+    "2", "1000", "20", "6", PAUSE, "dash", PAUSE, "0", "0", "4", PAUSE, "2", "100", "10", "7"
+)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +107,7 @@ def test_status_found() -> None:
     assert end == FlowEnd(
         "status_read",
         "menu",
-        (Play(p.STATUS_INTRO), SayDigits("2026004217"), Play("callcenter/status-resolved")),
+        (Play(p.STATUS_INTRO), *REF_4217_TR, Play("callcenter/status-resolved")),
         (("CC_TICKET", "2026-004217"), ("CC_TICKET_STATUS", "resolved")),
     )
 
@@ -148,9 +159,7 @@ def test_table_chair_reads_back_confirms_and_opens_a_ticket() -> None:
     confirm = table_chair_until_confirm(f)
     assert sounds(confirm) == [
         Play(p.TC_READBACK),
-        SayNumber(15),
-        Play("callcenter/month-06"),
-        SayNumber(2026),
+        *said("10", "5", "callcenter/month-06", "2", "1000", "20", "6"),  # on beş Haziran …
         Play("callcenter/mahalle-16"),
         Play(p.TC_CONFIRM),
     ]
@@ -166,7 +175,7 @@ def test_table_chair_reads_back_confirms_and_opens_a_ticket() -> None:
     }
     assert "Sarıgazi" in opening.request.note
     read = f.feed(Done("2026-004217"))
-    assert sounds(read) == [Play(p.TC_OPENED), SayDigits("2026004217"), Play(p.TC_REPEAT)]
+    assert sounds(read) == [Play(p.TC_OPENED), *REF_4217_TR, Play(p.TC_REPEAT)]
     assert isinstance(read, Step) and read.variables == (("CC_TICKET", "2026-004217"),)
     assert sounds(f.feed(keys("1"))) == sounds(read)  # heard again
     assert sounds(f.feed(keys("1"))) == sounds(read)
@@ -179,9 +188,13 @@ def test_table_chair_star_lists_the_neighbourhoods_and_one_digit_codes_work() ->
     f.start()
     f.feed(keys("15062026"))
     listing = f.feed(keys("*"))
-    said = sounds(listing)
-    assert said[:2] == [SayNumber(1), Play("callcenter/mahalle-01")]
-    assert said[-1] == Play(p.TC_ENTER_NEIGHBOURHOOD) and len(said) == 2 * 19 + 1
+    listed = sounds(listing)
+    assert listed[:2] == [*said("1"), Play("callcenter/mahalle-01")]
+    assert listed[-4:] == [*said("10", "9"), Play("callcenter/mahalle-19")] + [
+        Play(p.TC_ENTER_NEIGHBOURHOOD)
+    ]
+    # 1-10 are one word ("bir" … "on"), 11-19 two ("on bir"): 28 words, 19 names, the question.
+    assert len(listed) == 28 + 19 + 1
     confirm = f.feed(keys("5"))
     assert Play("callcenter/mahalle-05") in sounds(confirm)
 
@@ -268,7 +281,7 @@ def test_callback_survey_reads_the_reference_and_links_the_ticket() -> None:
     f = flow("survey", kind="callback", callback_id="42", ticket_reference="2026-000042")
     assert sounds(f.start()) == [
         Play(p.SURVEY_CALLBACK_INTRO),
-        SayDigits("2026000042"),
+        *said("2", "1000", "20", "6", PAUSE, "dash", PAUSE, "0", "0", "0", PAUSE, "0", "40", "2"),
         Play(p.SURVEY_Q1),
     ]
     f.feed(keys("3"))
@@ -285,3 +298,16 @@ def test_a_survey_store_failure_still_thanks_the_caller() -> None:
     f.feed(keys("1"))
     end = f.feed(Failed("db"))
     assert isinstance(end, FlowEnd) and end.say == (Play(p.SURVEY_THANKS),)
+
+
+def test_english_callers_hear_english_number_rules() -> None:
+    f = flow("masa_sandalye", event="düğün", language="en")
+    confirm = table_chair_until_confirm(f)
+    # "June fifteenth, twenty twenty-six"
+    assert sounds(confirm)[1:5] == said("callcenter/month-06", "ord-15", "20", "20")
+    assert sounds(confirm)[5] == Play("callcenter/say/6")
+    f.feed(keys("1"))
+    read = f.feed(Done("2026-004217"))
+    assert sounds(read)[1:-1] == said(
+        "20", "20", "6", PAUSE, "dash", PAUSE, "0", "0", "4", PAUSE, "2", "1", "7"
+    )

@@ -39,6 +39,7 @@ def _check_against_queue_log(scenario: str) -> None:
         assert exited["timeout"] == outcomes[(queue, "timeout")]
         assert exited["exit_empty"] == outcomes[(queue, "exit_empty")]
         assert exited["exit_key"] == outcomes[(queue, "exit_key")]
+        assert exited["withdrawn"] == outcomes[(queue, "withdrawn")]
         for outcome, count in exited.items():
             # Every ended visit with a known wait is in the wait histogram, once.
             waited = value(

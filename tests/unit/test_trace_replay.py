@@ -38,7 +38,19 @@ def test_visits_agree_with_queue_log(scenario: str) -> None:
             assert visit.hangup_by == ql.reason, where
         else:
             assert visit.talk_s is None, where
+        if ql.outcome == "abandoned":
+            assert visit.hangup_by == "caller", where  # ABANDON: the caller hung up waiting
+        # Blind transfer and redirect alike: the queue the caller was sent on to.
+        assert visit.transferred_to == ql.transferred_to, where
         no_answer = [o.agent for o in visit.offers if o.result == "no_answer"]
         assert no_answer == ql.ringnoanswer, where
     assert pipe.counters["tracker_errors"] == 0
     assert pipe.counters["bad_events"] == 0
+
+
+def test_transfers_name_the_queue_the_caller_was_sent_to() -> None:
+    """The transfer trace: one blind transfer, one redirect, both to sosyal-yardim."""
+    expected = read_queue_log(TRACES / "transfer" / "queue_log")
+    assert [v.transferred_to for v in expected] == ["sosyal-yardim", None] * 2
+    calls = replay_file(TRACES / "transfer" / "ami.jsonl.gz")
+    assert [[v.transferred_to for v in c.visits] for c in calls] == [["sosyal-yardim", None]] * 2

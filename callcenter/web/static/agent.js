@@ -25,6 +25,7 @@ const TEXT = {
     info: "Bilgi verildi", request: "Talep", category: "Kategori", note: "Not",
     save: "Kaydet", none: "Yok", noRecent: "Daha önce araması yok.", unknown: "Bilinmeyen arayan",
     seconds: "sn", historyPending: "Geçmiş yükleniyor…",
+    withheld: "Gizli numara",
     keys: "Klavye: Alt+B bilgi verildi, Alt+T talep, Sekme ile alanlar arasında gezinin, " +
       "Enter ile kaydedin. Alt+M mola, Alt+H hazırım, Alt+E görüşme sonrası işlemi bitir.",
     saved: "Kaydedildi.", ticketOpened: "Talep açıldı: ", ticketJoined: "Açık talebe eklendi: ",
@@ -68,7 +69,7 @@ const TEXT = {
     disposition: "Disposition", dispTitle: "Close the call", kind: "Outcome",
     info: "Information given", request: "Request", category: "Category", note: "Note",
     save: "Save", none: "None", noRecent: "No earlier calls.", unknown: "Unknown caller",
-    seconds: "s", historyPending: "Loading the history…",
+    seconds: "s", historyPending: "Loading the history…", withheld: "Withheld",
     keys: "Keyboard: Alt+B information given, Alt+T request, Tab between fields, Enter saves. " +
       "Alt+M pause, Alt+H ready, Alt+E end after-call work.",
     saved: "Saved.", ticketOpened: "Request opened: ", ticketJoined: "Added to open request: ",
@@ -174,11 +175,13 @@ function renderPop(pop, announce) {
   $("pop-body").hidden = false;
   const caller = pop.caller;
   text("caller-name", caller.name || t("unknown"));
-  text("caller-national", caller.national || caller.number || "");
+  text("caller-national", caller.withheld ? t("withheld") : caller.national || caller.number || "");
   text("caller-e164", caller.e164 || caller.number || "");
   text("queue", pop.queue);
   text("wait", fmtWait(pop.wait_s));
-  text("ivr-path", (pop.ivr.path || []).join(" › "));
+  // The menu's own words ("Ana menü › Sosyal yardım › Gıda yardımı"), not dialplan contexts.
+  const words = pop.ivr.words || {};
+  text("ivr-path", (words[state.lang] || words.tr || []).join(" › "));
   text("ivr-digits", pop.ivr.digits);
   const tickets = pop.open_tickets.map((x) => {
     const li = el("li");
@@ -216,7 +219,10 @@ function renderPop(pop, announce) {
     form.hidden = false;
   }
   if (!announce) return;
-  if (pop.stage === "ringing") $("announce").textContent = t("incoming") + (caller.name || caller.national || "");
+  if (pop.stage === "ringing") {
+    const who = caller.name || (caller.withheld ? t("withheld") : caller.national || "");
+    $("announce").textContent = t("incoming") + who;
+  }
   if (pop.stage === "ended") {
     $("announce").textContent = t("callEnded");
     $("kind-info").focus();
