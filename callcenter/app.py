@@ -35,6 +35,8 @@ Subscriber = Callable[[list[Effect]], None]
 # How often the clock reaches the tracker (late AgentComplete grace) and open calls are
 # snapshotted for a restart.
 _TICK_S = 1.0
+# How long start-up waits for PostgreSQL before it fails with one line.
+_DB_CONNECT_S = 4.0
 
 
 class Service:
@@ -56,6 +58,7 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
         self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
+        self.started = False  # set once start() completed; a failed start writes no snapshots
 
     # ---- the stream -----------------------------------------------------------------------
 
@@ -168,14 +171,24 @@ class Service:
 
     # ---- life cycle -----------------------------------------------------------------------
 
-    async def start(self, *, ami: bool = True) -> None:
-        """Connects to PostgreSQL, resumes open calls and starts ingesting."""
+    async def start(self, *, ami: bool = True, fastagi_sock: Any = None) -> None:
+        """Connects to PostgreSQL, resumes open calls and starts ingesting.
+
+        On failure the caller runs ``stop()``, which then leaves the resumed calls untouched.
+        ``fastagi_sock`` is the IVR's listening socket, bound before anything connected.
+        """
         from callcenter.store.calls import load_open_calls
         from callcenter.store.db import create_pool
         from callcenter.store.migrations import migrate
         from callcenter.store.writer import CallWriter
 
-        self.pool = await create_pool(self.settings.database_url)
+        try:
+            # Bounded: a start-up failure must say so within seconds, not after asyncpg's 60.
+            self.pool = await create_pool(self.settings.database_url, timeout=_DB_CONNECT_S)
+        except TimeoutError:
+            raise ConnectionError(
+                f"database unreachable: no connection within {_DB_CONNECT_S:g} s"
+            ) from None
         applied = await migrate(self.pool)
         if applied:
             log.info("migrations_applied", versions=applied)
@@ -199,7 +212,8 @@ class Service:
             from callcenter.ivr.service import start_ivr
 
             # After the AMI clients: the survey call-back dialer originates through one.
-            self.ivr = await start_ivr(self)
+            self.ivr = await start_ivr(self, sock=fastagi_sock)
+        self.started = True
 
     def _start_retention(self) -> None:
         """Starts the daily KVKK retention job (callcenter.retention); a bad setting stops start."""
@@ -259,7 +273,7 @@ class Service:
             with contextlib.suppress(Exception):
                 await client.close()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5.0):
+            async with asyncio.timeout(3.0):
                 await self.drain()
         for task in self._tasks:
             task.cancel()
@@ -268,14 +282,18 @@ class Service:
                 await task
         self._tasks.clear()
         if self.writer is not None:
-            self._dirty.update(key for key in self.tracker.calls if self.owns(key[0]))
+            if self.started:
+                # Not after a failed start: the calls it resumed may be another instance's,
+                # and this process ingested nothing that would change them.
+                self._dirty.update(key for key in self.tracker.calls if self.owns(key[0]))
             self._snapshot_open_calls()
-            await self.writer.close()
+            await self.writer.close(grace=4.0)  # then the rest goes to the spill file
         if self.cluster is not None:
             await self.cluster.close()  # only now may another instance take the servers
         if self.pool is not None:
             try:
-                await asyncio.wait_for(self.pool.close(), 10)
+                async with asyncio.timeout(2.0):
+                    await self.pool.close()
             except TimeoutError:
                 # A connection someone never released must not hang the shutdown.
                 log.warning("db_pool_close_timeout")
