@@ -192,7 +192,13 @@ class Service:
         applied = await migrate(self.pool)
         if applied:
             log.info("migrations_applied", versions=applied)
-        self.writer = CallWriter(self.pool, self.settings, spill_dir=self.settings.spool_dir)
+        # call.ended is queued in the writer's transaction, with the call row (never dropped).
+        self.writer = CallWriter(
+            self.pool,
+            self.settings,
+            spill_dir=self.settings.spool_dir,
+            call_ended_region=self.settings.phone_region,
+        )
         self.writer.start()
         resumed = await load_open_calls(self.pool)
         self.tracker.resume(resumed)

@@ -106,9 +106,8 @@ def is_durable(subscriber: Any) -> bool:
     if _DURABLE_TYPES is None:
         # Imported late: both modules pull in the web and ticket layers.
         from callcenter.dispositions import CallbackTickets
-        from callcenter.webhooks.outbox import CallEndedOutbox
 
-        _DURABLE_TYPES = (CallEndedOutbox, CallbackTickets)
+        _DURABLE_TYPES = (CallbackTickets,)
     return isinstance(subscriber, _DURABLE_TYPES)
 
 
