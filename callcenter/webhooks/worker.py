@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable
@@ -118,6 +119,7 @@ class DeliveryWorker:
         self.lease_s = timeout + 30.0
         # A receiver in backoff is probed with its oldest delivery this often; once one gets
         # through, the whole backlog is due at once (not each on its own backoff, up to 6 h).
+        # math.inf turns both off (each delivery on its own backoff: the old behaviour).
         self.probe_interval = probe_interval
         self._last_probe = float("-inf")
         self._hold_until: dict[str, float] = {}  # a Retry-After the receiver asked for
@@ -147,7 +149,7 @@ class DeliveryWorker:
             await self.sync_subscriptions()
         await self._refresh_disabled()
         await self.fan_out(now)
-        if now - self._last_probe >= self.probe_interval:
+        if now - self._last_probe >= self.probe_interval:  # never when set to math.inf
             await self.probe(now)
         claimed = await self._claim(now)
         if not claimed:
@@ -397,7 +399,7 @@ class DeliveryWorker:
             )
             for name in gone:
                 await self._disable(conn, name, now)
-            if back - gone:
+            if back - gone and math.isfinite(self.probe_interval):
                 await self._release(conn, back - gone, now)
 
     async def _disable(self, conn: Any, name: str, now: float) -> None:
