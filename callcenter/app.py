@@ -283,9 +283,10 @@ class Service:
                 await self.drain()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # asyncio.wait, not a suppressed await: a cancellation of stop() itself (its time
+            # budget ran out) must still propagate.
+            await asyncio.wait(self._tasks)
         self._tasks.clear()
         if self.writer is not None:
             if self.started:

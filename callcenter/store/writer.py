@@ -362,11 +362,11 @@ class CallWriter:
         self._wake.set()
         self._kick.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
+            async with asyncio.timeout(grace):
+                await asyncio.shield(self._task)
         except TimeoutError:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # our own cancellation still propagates
         except Exception as exc:  # the task died of a bug: still keep the records
             log.error("db writer task failed", error=repr(exc))
         finally:
@@ -421,8 +421,11 @@ class CallWriter:
         delay = self._retry_initial
         while True:
             if not self._stopping:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races the wake-up, and close() would then wait for this task forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._interval)
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
             self._wake.clear()
             while self._has_work():
                 try:
@@ -439,7 +442,8 @@ class CallWriter:
                     continue
                 # close() cuts one wait short so shutdown retries without the full delay.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._kick.wait()
                 self._kick.clear()
                 delay = min(delay * 2, self._retry_max)
             self._idle.set()

@@ -437,8 +437,7 @@ class DeliveryWorker:
         """Stops the loop and closes the HTTP client; leased deliveries are retried later."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # our own cancellation still propagates
             self._task = None
         await self._unlisten()
         if self._session is not None:
@@ -459,8 +458,9 @@ class DeliveryWorker:
                 delay = min(delay * 2, 30.0)
             if done >= self.batch:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            with contextlib.suppress(TimeoutError):  # cancel-safe, unlike 3.11's wait_for
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _listen(self) -> None:
