@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -37,6 +39,12 @@ Subscriber = Callable[[list[Effect]], None]
 _TICK_S = 1.0
 # How long start-up waits for PostgreSQL before it fails with one line.
 _DB_CONNECT_S = 4.0
+
+
+def _where(url: str) -> str:
+    """host:port/database of a PostgreSQL URL, without its user or password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
 class Service:
@@ -187,7 +195,13 @@ class Service:
             self.pool = await create_pool(self.settings.database_url, timeout=_DB_CONNECT_S)
         except TimeoutError:
             raise ConnectionError(
-                f"database unreachable: no connection within {_DB_CONNECT_S:g} s"
+                f"database unreachable at {_where(self.settings.database_url)}: "
+                f"no connection within {_DB_CONNECT_S:g} s"
+            ) from None
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConnectionError(
+                f"database unreachable at {_where(self.settings.database_url)}: {reason}"
             ) from None
         applied = await migrate(self.pool)
         if applied:

@@ -52,7 +52,8 @@ def bind(host: str, port: int, what: str) -> socket.socket:
     try:
         sock = socket.create_server((host, port), backlog=128)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        # create_server's own message repeats the address; the errno's text is the reason.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise StartError(f"cannot listen for {what} on {host}:{port}: {reason}") from None
     sock.setblocking(False)
     return sock
@@ -208,4 +209,5 @@ def main(args: argparse.Namespace) -> int:
         log.error("service_failed", error=message, error_type=type(exc).__name__)
         print(f"callcenter: cannot start: {message}", file=sys.stderr)
         return 1
+    log.info("service_stopped")
     return 0

@@ -228,7 +228,7 @@ async def test_unreachable_database_fails_with_one_line(tmp_path: Path) -> None:
     async with FakeAmiServer(secret="s3cret") as ami:
         async with service(env_for(dead, ami, tmp_path)) as proc:
             end = await ended(proc)
-        assert_one_line_failure(end, 1, "cannot start")
+        assert_one_line_failure(end, 1, "database unreachable", "Connection refused")
         assert ami.connections == []
 
 
