@@ -152,6 +152,13 @@ class LiveCollector(Collector):
                 families["callcenter_ami_last_event_timestamp_seconds"].add_metric([name], last)
         families["callcenter_event_queue_depth"].add_metric([], service.queue.qsize())
         families["callcenter_subscriber_errors_total"].add_metric([], service.subscriber_errors)
+        writer = getattr(service, "writer", None)
+        rejected = families["callcenter_db_records_rejected_total"]
+        rejected.add_metric(["record"], getattr(writer, "rejected", 0))
+        rejected.add_metric(["call.ended"], getattr(writer, "rejected_events", 0))
+        families["callcenter_db_records_spilled_total"].add_metric(
+            [], getattr(writer, "spilled", 0)
+        )
 
     def _pipeline(self, families: dict[str, Any]) -> None:
         counters = self.pipeline.counters

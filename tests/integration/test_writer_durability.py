@@ -8,11 +8,15 @@ import json
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 from structlog.testing import capture_logs
 
+from callcenter.config import Settings
+from callcenter.metrics.exporter import Exporter
+from callcenter.pipeline import Pipeline
 from callcenter.store import CallWriter
 from callcenter.store.migrations import migrate
 from callcenter.webhooks import call_ended_msg_id
@@ -167,3 +171,20 @@ async def test_a_fresh_spool_directory_is_0700(pool: asyncpg.Pool, tmp_path: Pat
         os.umask(old)
     assert mode(tmp_path / "spool") == 0o700
     assert mode(w.rejected_path) == 0o600
+
+
+async def test_rejections_are_counted_in_the_metrics(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    w = writer(pool, tmp_path)
+    odd = answered_call("27.1")
+    odd.visits[0].talk_s = float("nan")
+    bad = answered_call("27.2")
+    bad.caller_name = "nul\x00byte"
+    for call in (answered_call("27.0"), odd, bad):
+        w.submit_call(call)
+    await asyncio.wait_for(w.close(), 20)
+    service = SimpleNamespace(
+        clients={}, last_event_at={}, queue=asyncio.Queue(), subscriber_errors=0, writer=w
+    )
+    text = Exporter(Settings(), Pipeline(), service=service).render().decode()
+    assert 'callcenter_db_records_rejected_total{kind="call.ended"} 1.0' in text
+    assert 'callcenter_db_records_rejected_total{kind="record"} 1.0' in text
