@@ -38,7 +38,7 @@ Subscriber = Callable[[list[Effect]], None]
 # snapshotted for a restart.
 _TICK_S = 1.0
 # How long start-up waits for PostgreSQL before it fails with one line.
-_DB_CONNECT_S = 4.0
+_DB_CONNECT_S = 3.0
 
 
 def _where(url: str) -> str:

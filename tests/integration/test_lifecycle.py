@@ -232,6 +232,17 @@ async def test_unreachable_database_fails_with_one_line(tmp_path: Path) -> None:
         assert ami.connections == []
 
 
+async def test_a_database_that_never_answers_fails_with_one_line(tmp_path: Path) -> None:
+    # A listener that never accepts: the TCP handshake completes, PostgreSQL never speaks.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        dead = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/test"
+        async with FakeAmiServer(secret="s3cret") as ami:
+            async with service(env_for(dead, ami, tmp_path)) as proc:
+                end = await ended(proc)
+            assert_one_line_failure(end, 1, "database unreachable", "no connection within")
+            assert ami.connections == []
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_a_signal_stops_the_running_service(
     db_url: str, tmp_path: Path, sig: signal.Signals
