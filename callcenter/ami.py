@@ -10,8 +10,9 @@ module owns the connection lifecycle and neutralises the defects listed in the d
    after a successful Login or raises ``AmiAuthError`` / ``AmiConnectError``; a rejected login is
    never retried.
 4. No Ping timeout, no action timeout, actions re-sent after a reconnect: every action runs under
-   ``asyncio.wait_for``; a watchdog pings an idle link and drops it when the Ping is not answered;
-   actions in flight when the link drops fail with ``AmiDisconnected`` and are never re-sent.
+   a timeout (``asyncio.timeout``, cancel-safe); a watchdog pings an idle link and drops it
+   when the Ping is not answered; actions in flight when the link drops fail with
+   ``AmiDisconnected`` and are never re-sent.
 5. ``close()`` during the reconnect window keeps reconnecting: the client owns reconnection and
    ``close()`` stops it for good.
 6. Events emitted while disconnected are lost: every (re)login is followed by a resync
@@ -445,7 +446,8 @@ class AmiClient:
         self._detach()
         if protocol is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(protocol.lost.wait(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await protocol.lost.wait()
 
     async def wait_closed(self) -> None:
         """Waits until the client stops for good; raises the AmiError that stopped it, if any.
@@ -466,10 +468,12 @@ class AmiClient:
         assert loop is not None
         where = f"AMI {s.name} at {s.host}:{s.port}"
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _AmiProtocol(self, loop), s.host, s.port),
-                s.connect_timeout,
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+            # races the inner future, and the task then ignores the service's stop.
+            async with asyncio.timeout(s.connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: _AmiProtocol(self, loop), s.host, s.port
+                )
         except TimeoutError:
             raise AmiConnectError(f"cannot connect to {where}: timed out") from None
         except OSError as exc:
@@ -477,7 +481,8 @@ class AmiClient:
         assert isinstance(protocol, _AmiProtocol)
         try:
             # Shielded: a timeout must not cancel the future the protocol still resolves.
-            await asyncio.wait_for(asyncio.shield(protocol.greeting), s.connect_timeout)
+            async with asyncio.timeout(s.connect_timeout):
+                await asyncio.shield(protocol.greeting)
             answer = await self._send(
                 protocol,
                 {"Action": "Login", "Username": s.username, "Secret": s.secret, "Events": "on"},
@@ -555,7 +560,8 @@ class AmiClient:
     async def _sleep(self, seconds: float) -> None:
         """Sleeps, waking early when ``close()`` is called."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _serve(self, protocol: _AmiProtocol) -> None:
         """Runs one logged-in session: resync, then watch the link until it drops."""
@@ -668,7 +674,9 @@ class AmiClient:
         limit = self.server.action_timeout if limit is None else limit
         action = protocol.submit(_check_fields(fields))
         try:
-            answer = await asyncio.wait_for(action.future, limit)
+            # Cancel-safe (see _open): a resync must never outlive the service's stop.
+            async with asyncio.timeout(limit):
+                answer = await action.future
         except TimeoutError:
             name = fields.get("Action", "?")
             raise AmiTimeout(

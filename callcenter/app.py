@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -35,6 +37,14 @@ Subscriber = Callable[[list[Effect]], None]
 # How often the clock reaches the tracker (late AgentComplete grace) and open calls are
 # snapshotted for a restart.
 _TICK_S = 1.0
+# How long start-up waits for PostgreSQL before it fails with one line.
+_DB_CONNECT_S = 3.0
+
+
+def _where(url: str) -> str:
+    """host:port/database of a PostgreSQL URL, without its user or password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
 class Service:
@@ -57,6 +67,7 @@ class Service:
         self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
         self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
         self.reconciler: Any = None  # callcenter.reconciler.Reconciler unless reconcile = "off"
+        self.started = False  # set once start() completed; a failed start writes no snapshots
 
     # ---- the stream -----------------------------------------------------------------------
 
@@ -177,18 +188,40 @@ class Service:
 
     # ---- life cycle -----------------------------------------------------------------------
 
-    async def start(self, *, ami: bool = True) -> None:
-        """Connects to PostgreSQL, resumes open calls and starts ingesting."""
+    async def start(self, *, ami: bool = True, fastagi_sock: Any = None) -> None:
+        """Connects to PostgreSQL, resumes open calls and starts ingesting.
+
+        On failure the caller runs ``stop()``, which then leaves the resumed calls untouched.
+        ``fastagi_sock`` is the IVR's listening socket, bound before anything connected.
+        """
         from callcenter.store.calls import load_open_calls
         from callcenter.store.db import create_pool
         from callcenter.store.migrations import migrate
         from callcenter.store.writer import CallWriter
 
-        self.pool = await create_pool(self.settings.database_url)
+        try:
+            # Bounded: a start-up failure must say so within seconds, not after asyncpg's 60.
+            self.pool = await create_pool(self.settings.database_url, timeout=_DB_CONNECT_S)
+        except TimeoutError:
+            raise ConnectionError(
+                f"database unreachable at {_where(self.settings.database_url)}: "
+                f"no connection within {_DB_CONNECT_S:g} s"
+            ) from None
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConnectionError(
+                f"database unreachable at {_where(self.settings.database_url)}: {reason}"
+            ) from None
         applied = await migrate(self.pool)
         if applied:
             log.info("migrations_applied", versions=applied)
-        self.writer = CallWriter(self.pool, self.settings, spill_dir=self.settings.spool_dir)
+        # call.ended is queued in the writer's transaction, with the call row (never dropped).
+        self.writer = CallWriter(
+            self.pool,
+            self.settings,
+            spill_dir=self.settings.spool_dir,
+            call_ended_region=self.settings.phone_region,
+        )
         self.writer.start()
         resumed = await load_open_calls(self.pool)
         self.tracker.resume(resumed)
@@ -213,7 +246,8 @@ class Service:
             from callcenter.ivr.service import start_ivr
 
             # After the AMI clients: the survey call-back dialer originates through one.
-            self.ivr = await start_ivr(self)
+            self.ivr = await start_ivr(self, sock=fastagi_sock)
+        self.started = True
 
     def _start_retention(self) -> None:
         """Starts the daily KVKK retention job (callcenter.retention); a bad setting stops start."""
@@ -273,25 +307,30 @@ class Service:
             with contextlib.suppress(Exception):
                 await client.close()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5.0):
+            async with asyncio.timeout(3.0):
                 await self.drain()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # asyncio.wait, not a suppressed await: a cancellation of stop() itself (its time
+            # budget ran out) must still propagate.
+            await asyncio.wait(self._tasks)
         self._tasks.clear()
         if self.reconciler is not None:
             await self.reconciler.stop()
         if self.writer is not None:
-            self._dirty.update(key for key in self.tracker.calls if self.owns(key[0]))
+            if self.started:
+                # Not after a failed start: the calls it resumed may be another instance's,
+                # and this process ingested nothing that would change them.
+                self._dirty.update(key for key in self.tracker.calls if self.owns(key[0]))
             self._snapshot_open_calls()
-            await self.writer.close()
+            await self.writer.close(grace=4.0)  # then the rest goes to the spill file
         if self.cluster is not None:
             await self.cluster.close()  # only now may another instance take the servers
         if self.pool is not None:
             try:
-                await asyncio.wait_for(self.pool.close(), 10)
+                async with asyncio.timeout(2.0):
+                    await self.pool.close()
             except TimeoutError:
                 # A connection someone never released must not hang the shutdown.
                 log.warning("db_pool_close_timeout")

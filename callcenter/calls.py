@@ -110,6 +110,9 @@ class Tracker:
         self._resync: dict[str, _Resync] = {}
         self._gone: dict[CallKey, set[str]] = {}  # channels of live calls that hung up
         self._finishing: dict[CallKey, float] = {}  # call -> event time to finalise it by
+        # Calls whose own channel ran the dialplan's Hangup(): the PBX ended them (an IVR
+        # flow finished, a queue timed out), as CDR's lastapp says; not the caller.
+        self._dialplan_hangup: set[CallKey] = set()
         self._handlers: dict[type, Callable[[Any, list[Effect]], None]] = {
             ev.ChannelNew: self._on_channel_new,
             ev.CallerIdSet: self._on_caller_id,
@@ -315,9 +318,13 @@ class Tracker:
             self._end_visit(call, visit, ts, effects)
         call.ended_at = ts
         answered = [v for v in call.visits if v.answered_at is not None]
+        by_dialplan = key in self._dialplan_hangup
+        self._dialplan_hangup.discard(key)
         if answered:
             last = answered[-1]
             call.hangup_by = last.hangup_by if last.hangup_by in ("caller", "agent") else "caller"
+        elif by_dialplan:
+            call.hangup_by = "system"
         elif call.outcome in ("abandoned", "ivr_only"):
             call.hangup_by = "caller"
         else:
@@ -395,6 +402,8 @@ class Tracker:
             call.dialled = e.chan.exten
         if e.application == "Queue":
             self._pending_queue[(call.server, call.linkedid)] = e.app_data.split(",", 1)[0]
+        elif e.application == "Hangup":
+            self._dialplan_hangup.add((call.server, call.linkedid))
 
     def _on_varset(self, e: ev.VarSet, effects: list[Effect]) -> None:
         call = self._call_for(e.server, e.chan, e.ts, effects)

@@ -106,9 +106,8 @@ def is_durable(subscriber: Any) -> bool:
     if _DURABLE_TYPES is None:
         # Imported late: both modules pull in the web and ticket layers.
         from callcenter.dispositions import CallbackTickets
-        from callcenter.webhooks.outbox import CallEndedOutbox
 
-        _DURABLE_TYPES = (CallEndedOutbox, CallbackTickets)
+        _DURABLE_TYPES = (CallbackTickets,)
     return isinstance(subscriber, _DURABLE_TYPES)
 
 
@@ -317,9 +316,8 @@ class Cluster:
         """Stops taking servers over; what this instance owns stays owned until ``close``."""
         for task in self._loops:
             task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._loops:
+            await asyncio.wait(self._loops)  # our own cancellation still propagates
         self._loops.clear()
 
     async def close(self) -> None:
@@ -328,8 +326,10 @@ class Cluster:
             self._closing = True
             self._wake.set()
             # The last batch carries the link-down of this instance's own AMI clients.
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self._publisher, 2.0)
+            done, _ = await asyncio.wait([self._publisher], timeout=2.0)
+            if not done:
+                self._publisher.cancel()
+                await asyncio.wait([self._publisher])
             self._publisher = None
         for conn in (self._stream_conn, self._lock_conn):
             if conn is not None:

@@ -276,6 +276,24 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
         raise ConfigError(
             f"setting 'log_format': expected console or json, got {settings.log_format!r}"
         )
+    scheme = settings.database_url.split("://", 1)[0].lower()
+    if scheme not in {"postgresql", "postgres"}:
+        # Only the scheme is quoted: the rest of the URL may carry a password.
+        raise ConfigError(
+            f"setting 'database_url' (DATABASE_URL): expected a postgresql:// URL, "
+            f"got {scheme + '://…' if '://' in settings.database_url else 'no URL scheme'}"
+        )
+    if settings.log_level.lower() not in _LOG_LEVELS:
+        raise ConfigError(
+            f"setting 'log_level': expected one of {', '.join(_LOG_LEVELS)}, "
+            f"got {settings.log_level!r}"
+        )
+    if any(not isinstance(w, Mapping) for w in settings.webhooks):
+        # A lone JSON object becomes a tuple of its keys; say what was meant.
+        raise ConfigError(
+            "setting 'webhooks': expected a list of tables [{name, url, secrets, events}, …]"
+            + (" (got one object: wrap it in [ ])" if "webhooks" in _raw_object_keys(env) else "")
+        )
     if settings.ingest_mode not in {"single", "cluster"}:
         raise ConfigError(
             f"setting 'ingest_mode': expected single or cluster, got {settings.ingest_mode!r}"
@@ -291,6 +309,15 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
     if not 0 < len(settings.cluster_channel.encode()) < 64:
         raise ConfigError("setting 'cluster_channel': expected 1 to 63 bytes (a PostgreSQL name)")
     return settings
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _raw_object_keys(env: Mapping[str, str]) -> set[str]:
+    """Names of list settings whose environment value is a JSON object rather than a list."""
+    raw = env.get(_ENV_PREFIX + "WEBHOOKS", "").strip()
+    return {"webhooks"} if raw.startswith("{") else set()
 
 
 def per_queue(table: Mapping[str, float], queue: str) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -159,8 +158,7 @@ class CallbackTickets:
         """Stops the task; calls not yet turned into tickets are logged."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # our own cancellation still propagates
             self._task = None
         if self._pending:
             log.warning("callback_tickets_not_opened", count=len(self._pending))

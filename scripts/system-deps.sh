@@ -3,21 +3,43 @@
 # promtool (prometheus), chromium (browser tests), PostgreSQL server binaries
 # (a private server when none is reachable), docker-compose (compose validation),
 # espeak-ng and sox (the IVR prompts build: python -m callcenter prompts build).
+# Exits non-zero when something is missing and cannot be installed (not root, no sudo, apt
+# failed): a test run without them would only skip, and skips must not pass for green.
 set -euo pipefail
-need=()
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
-command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
-command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
-command -v sox >/dev/null 2>&1 || need+=(sox)
+missing() {
+  need=()
+  command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+  command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+  command -v sox >/dev/null 2>&1 || need+=(sox)
+}
+missing
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+as_root=()
 if [ "$(id -u)" != 0 ]; then
-  echo "system-deps: missing ${need[*]}; install them with apt-get (needs root)" >&2
-  exit 0
+  if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+    as_root=(sudo -n)
+  else
+    echo "system-deps: missing ${need[*]} and cannot install them (not root, no sudo):" \
+      "run 'apt-get install -y ${need[*]}' as root" >&2
+    exit 1
+  fi
 fi
 echo "system-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
+# Another apt may hold the lock for a while (several engineers on one machine): wait for it.
+apt_opts=(-o DPkg::Lock::Timeout=300)
+if ! "${as_root[@]}" apt-get "${apt_opts[@]}" update -qq >/dev/null ||
+   ! "${as_root[@]}" apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends \
+       "${need[@]}" >/dev/null; then
+  echo "system-deps: apt-get could not install ${need[*]}" >&2
+  exit 1
+fi
 # --no-install-recommends keeps the install small; prometheus' service is not started by us.
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+missing
+if [ ${#need[@]} -ne 0 ]; then
+  echo "system-deps: still missing after the install: ${need[*]}" >&2
+  exit 1
+fi

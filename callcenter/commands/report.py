@@ -96,6 +96,8 @@ async def _report(args: argparse.Namespace, url: str, th: Thresholds, tz: str) -
     try:
         pool = await asyncio.wait_for(create_pool(url, min_size=1, max_size=2), 30)
         try:
+            if args.queue:
+                await _check_queue(pool, args.queue, th)
             report = await build_report(pool, query, th, ticker)
         finally:
             await asyncio.wait_for(pool.close(), 30)
@@ -110,6 +112,36 @@ async def _report(args: argparse.Namespace, url: str, th: Thresholds, tz: str) -
     if args.format == "csv":
         return to_csv(report)
     return to_table(report)
+
+
+# Distinct queues by skipping through the (queue, entered_at) indexes: a few index probes
+# per queue, not a scan of every visit.
+_KNOWN_QUEUES = """
+WITH RECURSIVE v(queue) AS (
+    SELECT min(queue) FROM queue_visits
+    UNION ALL
+    SELECT (SELECT min(queue) FROM queue_visits WHERE queue > v.queue) FROM v
+    WHERE v.queue IS NOT NULL
+), c(queue) AS (
+    SELECT min(queue) FROM calls
+    UNION ALL
+    SELECT (SELECT min(queue) FROM calls WHERE queue > c.queue) FROM c WHERE c.queue IS NOT NULL
+)
+SELECT queue FROM v WHERE queue IS NOT NULL UNION SELECT queue FROM c WHERE queue IS NOT NULL
+"""
+
+
+async def _check_queue(pool: object, queue: str, th: Thresholds) -> None:
+    """Refuses a queue no call ever visited and no setting names, listing the known ones."""
+    from callcenter.reports import ReportError
+
+    rows = await pool.fetch(_KNOWN_QUEUES)  # type: ignore[attr-defined]
+    known = {r["queue"] for r in rows} | {
+        q for table in (th.service_level_s, th.wrapup_s) for q in table if q != "*"
+    }
+    if queue not in known:
+        listed = ", ".join(sorted(known)) or "none yet (no calls recorded)"
+        raise ReportError(f"unknown queue {queue!r}; known queues: {listed}")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date
 
@@ -130,11 +131,18 @@ class FastAgiServer:
         assert self.server is not None and self.server.sockets
         return int(self.server.sockets[0].getsockname()[1])
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
-        """Starts listening."""
-        self.server = await asyncio.start_server(
-            self._handle, host, port, limit=self.max_header_bytes
-        )
+    async def start(
+        self, host: str, port: int, sock: socket.socket | None = None
+    ) -> asyncio.Server:
+        """Starts listening, on ``sock`` if given (bound before the service connected)."""
+        if sock is not None:
+            self.server = await asyncio.start_server(
+                self._handle, sock=sock, limit=self.max_header_bytes
+            )
+        else:
+            self.server = await asyncio.start_server(
+                self._handle, host, port, limit=self.max_header_bytes
+            )
         log.info("fastagi_listening", host=host, port=self.port)
         return self.server
 

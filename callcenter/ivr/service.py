@@ -11,7 +11,7 @@ and one line for the metrics: ``registry.register(IvrCollector(service.ivr.stats
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -63,14 +63,21 @@ class IvrRuntime:
         """Stops the dialer and the server; sessions in progress are ended."""
         self.stop.set()
         if self.dialer is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                async with asyncio.timeout(5.0):
-                    await self.dialer
+            # asyncio.wait, not a suppressed await: a cancellation of close() itself must
+            # propagate, and a dialer that does not stop in time is cancelled.
+            done, _ = await asyncio.wait([self.dialer], timeout=5.0)
+            if not done:
+                self.dialer.cancel()
+                await asyncio.wait([self.dialer])
         await self.server.close()
 
 
 async def start_ivr(
-    service: Any, desk: TicketDesk | None = None, *, dialer: bool = True
+    service: Any,
+    desk: TicketDesk | None = None,
+    *,
+    dialer: bool = True,
+    sock: socket.socket | None = None,
 ) -> IvrRuntime:
     """Validates the menu file, then serves the IVR and, if enabled, dials survey call-backs."""
     from callcenter.categories import categories
@@ -81,7 +88,7 @@ async def start_ivr(
     zone = local_zone(getattr(settings, "timezone", "Europe/Istanbul"))
     desk = desk or PgTicketDesk(service.pool, settings)
     server = FastAgiServer(menu, desk, today=local_today(zone))
-    await server.start(settings.fastagi_host, settings.fastagi_port)
+    await server.start(settings.fastagi_host, settings.fastagi_port, sock)
     runtime = IvrRuntime(server, menu)
     # Call-backs originate over the first Asterisk server's AMI link.
     clients = list(getattr(service, "clients", {}).values())

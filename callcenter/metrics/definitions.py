@@ -115,6 +115,18 @@ LIVE: dict[str, LiveMetric] = {
             ("asterisk",),
         ),
         LiveMetric(
+            "callcenter_db_records_rejected_total",
+            "counter",
+            "Records set aside in the reject file (record: refused by the database; call.ended:"
+            " its event could not be encoded, the call row was written).",
+            ("kind",),
+        ),
+        LiveMetric(
+            "callcenter_db_records_spilled_total",
+            "counter",
+            "Records written to the spill file while the database was away.",
+        ),
+        LiveMetric(
             "callcenter_event_queue_depth",
             "gauge",
             "AMI messages received but not processed yet (the backlog).",

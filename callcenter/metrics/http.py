@@ -19,10 +19,15 @@ async def metrics(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Subscribes the metrics to the app's service and adds the ``/metrics`` route."""
     exporter = attach(app[SERVICE])
+    app[EXPORTER] = exporter
+    app.router.add_get("/metrics", metrics)
+    app.on_startup.append(_ivr_metrics)
+
+
+async def _ivr_metrics(app: web.Application) -> None:
+    """Adds the IVR's counters once the service runs (``run`` builds the app before start)."""
     ivr = getattr(app[SERVICE], "ivr", None)
     if ivr is not None:
         from callcenter.ivr.stats import IvrCollector
 
-        exporter.registry.register(IvrCollector(ivr.stats))
-    app[EXPORTER] = exporter
-    app.router.add_get("/metrics", metrics)
+        app[EXPORTER].registry.register(IvrCollector(ivr.stats))

@@ -159,6 +159,13 @@ class LiveCollector(Collector):
             families["callcenter_reconciled_calls_total"].add_metric([result], count)
         pending = float(getattr(reconciler, "pending", 0) or 0)
         families["callcenter_reconcile_pending_calls"].add_metric([], pending)
+        writer = getattr(service, "writer", None)
+        rejected = families["callcenter_db_records_rejected_total"]
+        rejected.add_metric(["record"], getattr(writer, "rejected", 0))
+        rejected.add_metric(["call.ended"], getattr(writer, "rejected_events", 0))
+        families["callcenter_db_records_spilled_total"].add_metric(
+            [], getattr(writer, "spilled", 0)
+        )
 
     def _pipeline(self, families: dict[str, Any]) -> None:
         counters = self.pipeline.counters

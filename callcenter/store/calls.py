@@ -13,6 +13,7 @@ import structlog
 
 from callcenter.model import AgentSession, Call, Pause, Visit, iso
 from callcenter.store.serialize import call_from_json, call_to_json
+from callcenter.webhooks.outbox import enqueue_call_ended
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,8 @@ class Batch:
     opens: list[Call] = field(default_factory=list)
     pauses: list[tuple[str, Pause]] = field(default_factory=list)
     sessions: list[tuple[str, AgentSession]] = field(default_factory=list)
+    # call.ended outbox rows (msg_id, body) written in the same transaction as the calls.
+    announce: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.calls) + len(self.opens) + len(self.pauses) + len(self.sessions)
@@ -213,7 +216,11 @@ def visit_rows(call: Call) -> list[tuple[Any, ...]]:
 
 
 async def write_batch(conn: Any, batch: Batch) -> None:
-    """Upserts a batch in one transaction; a finished call's open snapshot goes with it."""
+    """Upserts a batch in one transaction; a finished call's open snapshot goes with it.
+
+    The batch's call.ended outbox rows are written in the same transaction: a call row is
+    never in the database without its event, nor the event without the row.
+    """
     # Rows are built before touching the database so a malformed record fails fast.
     calls = [call_row(c) for c in batch.calls]
     visits = [row for c in batch.calls for row in visit_rows(c)]
@@ -237,6 +244,8 @@ async def write_batch(conn: Any, batch: Batch) -> None:
             counts = [len(c.visits) for c in batch.calls]
             await conn.execute(_TRIM_VISITS, servers, linkedids, counts)
             await conn.execute(_DELETE_OPEN, servers, linkedids)
+        if batch.announce:
+            await enqueue_call_ended(conn, batch.announce)
         if opens:
             await conn.executemany(_UPSERT_OPEN, opens)
         if pauses:

@@ -25,6 +25,7 @@ from callcenter.store.serialize import (
     session_from_json,
     session_to_json,
 )
+from callcenter.webhooks.outbox import call_ended_row
 
 log = structlog.get_logger(__name__)
 
@@ -82,13 +83,16 @@ def _put(buffer: dict[tuple[Any, ...], _Item], item: _Item) -> None:
     buffer[item.key] = item
 
 
-def _to_batch(items: list[_Item]) -> Batch:
-    """Sorts items into the lists ``save_batch`` takes."""
+def _to_batch(items: list[_Item], region: str | None = None) -> Batch:
+    """Sorts items into the lists ``save_batch`` takes; with a region, finished calls'
+    call.ended rows too (ValueError for a call that cannot be encoded)."""
     batch = Batch()
     for item in items:
         r = item.record
         if item.kind == "call" and isinstance(r, Call):
             batch.calls.append(r)
+            if region is not None:
+                batch.announce.append(call_ended_row(r, region))
         elif item.kind == "open" and isinstance(r, Call):
             batch.opens.append(r)
         elif isinstance(r, Pause):
@@ -96,6 +100,32 @@ def _to_batch(items: list[_Item]) -> Batch:
         elif isinstance(r, AgentSession):
             batch.sessions.append((item.server, r))
     return batch
+
+
+def private_dir(directory: Path) -> None:
+    """Creates a directory for callers' data readable by the service's user only (0700)."""
+    if not directory.is_dir():
+        directory.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask; make sure
+        return
+    info = directory.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        # Ours, but readable by others (an older version made it 0755): narrow it.
+        os.chmod(directory, 0o700)
+        log.warning("spool directory narrowed to 0700", path=str(directory))
+
+
+def open_private(path: Path, mode: str = "ab") -> IO[bytes]:
+    """Opens a file of callers' data (spill, rejects) as 0600, also when it already existed."""
+    private_dir(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a file an older version left 0644
+        return os.fdopen(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _dumps(obj: Any) -> bytes:
@@ -111,7 +141,12 @@ class CallWriter:
     as soon as ``db_batch_size`` records are queued, one transaction per batch. When the
     database fails the batch is kept and retried with backoff; when the buffer is full, new
     records go to a JSON-lines spill file that is written to the database, in order, once it is
-    reachable again (also by the next process if this one stops first).
+    reachable again (also by the next process if this one stops first). The first failed
+    flush moves what is in memory to the spill file at once, so a crash while the database
+    is away loses nothing. With ``call_ended_region`` set, each finished call's call.ended
+    webhook is queued in the transaction that writes its row; a call whose event cannot be
+    encoded is written without it, and the event is set aside (``rejected_events``).
+    Spill and reject files are 0600 in a 0700 directory: they hold callers' data.
     """
 
     def __init__(
@@ -125,6 +160,7 @@ class CallWriter:
         retry_initial: float = 0.2,
         retry_max: float = 10.0,
         write_timeout: float = 30.0,
+        call_ended_region: str | None = None,
     ) -> None:
         self._pool = pool
         self._batch_size = max(1, settings.db_batch_size)
@@ -138,6 +174,7 @@ class CallWriter:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._write_timeout = write_timeout
+        self._region = call_ended_region
 
         self._buffer: dict[tuple[Any, ...], _Item] = {}
         self._inflight: list[_Item] | None = None
@@ -162,6 +199,7 @@ class CallWriter:
         self.failed_flushes = 0
         self.spilled = 0
         self.rejected = 0
+        self.rejected_events = 0  # call.ended events set aside (their call row was written)
 
         if self.spill_path.exists() and self.spill_path.stat().st_size > 0:
             # Left by a previous process that stopped while the database was away.
@@ -229,8 +267,7 @@ class CallWriter:
             return True
         try:
             if self._spill_fh is None:
-                self.spill_path.parent.mkdir(parents=True, exist_ok=True)
-                self._spill_fh = self.spill_path.open("ab")
+                self._spill_fh = open_private(self.spill_path)
             self._spill_fh.write(line)
             # Flushed per line so the reader task (and a crash) sees whole records.
             self._spill_fh.flush()
@@ -245,24 +282,35 @@ class CallWriter:
         self.spilled += 1
         return True
 
-    def _reject(self, item: _Item, exc: BaseException) -> None:
-        """Sets aside a record the database refuses, so it never blocks the others."""
-        self.rejected += 1
+    def _reject(self, item: _Item, exc: BaseException, *, event_only: bool = False) -> None:
+        """Sets aside a record the database refuses, so it never blocks the others.
+
+        With ``event_only`` the call row was written and only its call.ended is set aside.
+        """
         r = item.record
         ident = r.linkedid if isinstance(r, Call) else r.interface
-        log.error(
-            "db record rejected", kind=item.kind, server=item.server, id=ident, error=repr(exc)
-        )
+        if event_only:
+            self.rejected_events += 1
+            log.error("call.ended rejected", server=item.server, id=ident, error=repr(exc))
+        else:
+            self.rejected += 1
+            log.error(
+                "db record rejected", kind=item.kind, server=item.server, id=ident, error=repr(exc)
+            )
         try:
             line = {**item.to_json(), "error": repr(exc)}
-            data = _dumps(line)
+            if event_only:
+                line["kind"] = "call.ended"
+            try:
+                data = _dumps(line)
+            except ValueError:  # a lone surrogate: ASCII escapes keep the record readable
+                data = (json.dumps(line, allow_nan=True) + "\n").encode("ascii")
         except (TypeError, ValueError):
             data = _dumps(
                 {"kind": item.kind, "server": item.server, "repr": repr(r), "error": repr(exc)}
             )
         try:
-            self.rejected_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.rejected_path.open("ab") as fh:
+            with open_private(self.rejected_path) as fh:
                 fh.write(data)
         except OSError as err:
             log.error("db rejected-record write failed", error=repr(err))
@@ -314,11 +362,11 @@ class CallWriter:
         self._wake.set()
         self._kick.set()
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
+            async with asyncio.timeout(grace):
+                await asyncio.shield(self._task)
         except TimeoutError:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # our own cancellation still propagates
         except Exception as exc:  # the task died of a bug: still keep the records
             log.error("db writer task failed", error=repr(exc))
         finally:
@@ -332,7 +380,7 @@ class CallWriter:
                 self._spill_fh.close()
                 self._spill_fh = None
 
-    def _save_leftovers(self) -> None:
+    def _save_leftovers(self, event: str = "db writer closed with records on disk") -> int:
         """Rewrites the spill file as in-flight + buffered + unread records, oldest first."""
         head: list[_Item] = []
         if self._inflight and self._inflight_spill_end is None:
@@ -341,10 +389,9 @@ class CallWriter:
         if self._spill_fh is not None:
             self._spill_fh.close()
             self._spill_fh = None
-        self.spill_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.spill_path.with_suffix(".tmp")
         saved = 0
-        with tmp.open("wb") as out:
+        with open_private(tmp, "wb") as out:
             for item in head:
                 try:
                     out.write(_dumps(item.to_json()))
@@ -360,7 +407,8 @@ class CallWriter:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.spill_path)
-        log.warning("db writer closed with records on disk", path=str(self.spill_path), count=saved)
+        log.warning(event, path=str(self.spill_path), count=saved)
+        return saved
 
     # ---- the flush task ------------------------------------------------------------------
 
@@ -373,8 +421,11 @@ class CallWriter:
         delay = self._retry_initial
         while True:
             if not self._stopping:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races the wake-up, and close() would then wait for this task forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._interval)
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
             self._wake.clear()
             while self._has_work():
                 try:
@@ -391,7 +442,8 @@ class CallWriter:
                     continue
                 # close() cuts one wait short so shutdown retries without the full delay.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kick.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._kick.wait()
                 self._kick.clear()
                 delay = min(delay * 2, self._retry_max)
             self._idle.set()
@@ -460,7 +512,7 @@ class CallWriter:
         try:
             try:
                 await asyncio.wait_for(
-                    save_batch(self._pool, _to_batch(items), self._write_timeout),
+                    save_batch(self._pool, _to_batch(items, self._region), self._write_timeout),
                     self._write_timeout,
                 )
                 self._count(items)
@@ -474,6 +526,7 @@ class CallWriter:
             else:
                 log.warning("db flush failed again", error=repr(exc), pending=self.pending)
             self._last_failed = True
+            self._spill_memory()
             return False
         self._inflight = None
         if self._inflight_spill_end is not None:
@@ -492,14 +545,47 @@ class CallWriter:
         while items:
             item = items[0]
             try:
-                await asyncio.wait_for(
-                    save_batch(self._pool, _to_batch([item]), self._write_timeout),
-                    self._write_timeout,
-                )
-                self._count([item])
+                await self._save_one(item, self._region)
             except DATA_ERRORS as exc:
-                self._reject(item, exc)
+                if item.kind != "call" or self._region is None:
+                    self._reject(item, exc)
+                else:
+                    # The call row alone, then: a bad event must not cost the call log.
+                    try:
+                        await self._save_one(item, None)
+                    except DATA_ERRORS:
+                        self._reject(item, exc)
+                    else:
+                        self._reject(item, exc, event_only=True)
             items.pop(0)
+
+    async def _save_one(self, item: _Item, region: str | None) -> None:
+        """Writes one record in its own transaction."""
+        await asyncio.wait_for(
+            save_batch(self._pool, _to_batch([item], region), self._write_timeout),
+            self._write_timeout,
+        )
+        self._count([item])
+
+    def _spill_memory(self) -> None:
+        """Moves the failed batch and the buffer to the spill file, ahead of its unread lines.
+
+        Called on every failed flush (a no-op once memory is empty), so a crash while the
+        database is away loses nothing; the flush task then retries from the file. Memory
+        holds older versions than the file, so it goes first (as on close).
+        """
+        if self._inflight_spill_end is not None or not (self._inflight or self._buffer):
+            return
+        try:
+            saved = self._save_leftovers("db unavailable, records on disk")
+        except OSError as exc:  # keep them in memory, retried as before
+            log.error("db spill write failed", path=str(self.spill_path), error=repr(exc))
+            return
+        self._inflight = None
+        self._buffer.clear()
+        self._spill_offset = 0
+        self._spill_lines = saved
+        self._spilling = True
 
     def _count(self, items: list[_Item]) -> None:
         """Updates the flushed-record counters."""

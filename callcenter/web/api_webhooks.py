@@ -18,7 +18,6 @@ from callcenter.web.api_common import has_nul, int_query, ok, ticket_error
 from callcenter.web.auth import json_error, require
 from callcenter.web.server import SERVICE
 from callcenter.webhooks import (
-    CallEndedOutbox,
     DeliveryWorker,
     SignatureError,
     Subscription,
@@ -36,7 +35,6 @@ from callcenter.webhooks.deliveries import STATES
 SUBSCRIPTIONS = web.AppKey("webhook_subscriptions", list[Subscription])
 INBOUND = web.AppKey("webhook_inbound_secrets", tuple[str, ...])
 WORKER = web.AppKey("webhook_worker", DeliveryWorker)
-OUTBOX = web.AppKey("call_ended_outbox", CallEndedOutbox)
 CALLBACKS = web.AppKey("callback_tickets", CallbackTickets)
 
 
@@ -154,17 +152,17 @@ async def subscription_enable(request: web.Request) -> web.Response:
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Runs the call.ended outbox, call-back tickets and the delivery worker with the app."""
+    """Runs call-back tickets and the delivery worker with the app.
+
+    call.ended needs no subscriber here: the store's writer queues it with the call row.
+    """
     service = app[SERVICE]
-    outbox, callbacks, worker = app[OUTBOX], app[CALLBACKS], app[WORKER]
-    service.subscribe(outbox)
+    callbacks, worker = app[CALLBACKS], app[WORKER]
     service.subscribe(callbacks)
-    outbox.start()
     callbacks.start()
     worker.start()
     yield
     await worker.stop()
-    await outbox.stop()
     await callbacks.stop()
 
 
@@ -176,7 +174,6 @@ def setup(app: web.Application) -> None:
     app[SUBSCRIPTIONS] = subscriptions
     app[INBOUND] = inbound_secrets(settings)
     pool = lambda: service.pool  # noqa: E731  (the pool exists only once the service started)
-    app[OUTBOX] = CallEndedOutbox(pool, region=settings.phone_region)
     app[CALLBACKS] = CallbackTickets(pool, settings)
     app[WORKER] = DeliveryWorker(pool, subscriptions, allowed_hosts=settings.webhook_allowed_hosts)
     r = app.router

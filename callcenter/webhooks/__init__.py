@@ -2,7 +2,8 @@
 
 Events (``call.ended``, ``ticket.created``, ``ticket.updated``, ``survey.completed``) are written
 to the outbox with ``enqueue(conn, event_type, payload)`` inside the transaction that caused
-them; the ``DeliveryWorker`` delivers them signed, with retries for up to 3 days.
+them (``call.ended`` by the store's writer, in the transaction of the call row); the
+``DeliveryWorker`` delivers them signed, with retries for up to 3 days.
 """
 
 from callcenter.webhooks.deliveries import (
@@ -13,10 +14,11 @@ from callcenter.webhooks.deliveries import (
     replay_delivery,
 )
 from callcenter.webhooks.outbox import (
-    CallEndedOutbox,
     call_ended_msg_id,
+    call_ended_row,
     derived_msg_id,
     enqueue,
+    enqueue_call_ended,
     new_msg_id,
 )
 from callcenter.webhooks.signing import SignatureError, generate_secret, sign, verify
@@ -30,11 +32,12 @@ from callcenter.webhooks.worker import DeliveryWorker
 
 __all__ = [
     "EVENTS",
-    "CallEndedOutbox",
     "DeliveryWorker",
     "SignatureError",
     "Subscription",
     "call_ended_msg_id",
+    "call_ended_row",
+    "enqueue_call_ended",
     "derived_msg_id",
     "enable_subscription",
     "enqueue",

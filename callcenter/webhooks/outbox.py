@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import uuid
-from collections import deque
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from callcenter.model import CallEnded, Effect, iso
+from callcenter.model import Call, iso
 from callcenter.popup import normalize_number
 
 log = structlog.get_logger(__name__)
@@ -82,109 +78,27 @@ def call_ended_data(call_dict: dict[str, Any], region: str = "TR") -> dict[str, 
     return {**call_dict, "caller_e164": normalize_number(call_dict.get("caller_number"), region)}
 
 
-class CallEndedOutbox:
-    """Subscriber that queues call.ended for every finished call, idempotently per linkedid.
+def call_ended_row(call: Call, region: str = "TR") -> tuple[str, str]:
+    """The outbox row ``(msg_id, body)`` of a finished call's call.ended event.
 
-    The call row is written by the store's batched writer; this writes the event in a
-    transaction of its own, keyed by (server, linkedid), so replaying a trace or a restart that
-    finishes the same call again never sends a second call.ended.
+    Raises ValueError for a call that cannot be encoded (NaN, a lone surrogate), so the
+    store's writer can set that one call aside instead of blocking the others.
     """
+    data = call_ended_data(call.to_dict(), region)
+    body = json.dumps(
+        envelope("call.ended", data, call.ended_at), ensure_ascii=False, allow_nan=False
+    )
+    body.encode("utf-8")  # a lone surrogate fails here, not in the database driver
+    return call_ended_msg_id(call.server, call.linkedid), body
 
-    def __init__(
-        self,
-        pool: Callable[[], Any],
-        *,
-        region: str = "TR",
-        limit: int = 100_000,
-        batch: int = 500,
-        retry_max: float = 30.0,
-    ) -> None:
-        self._pool = pool
-        self._region = region
-        self._pending: deque[tuple[str, float | None, dict[str, Any]]] = deque()
-        self._limit = limit
-        self._batch = batch
-        self._retry_max = retry_max
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.written = 0
-        self.lost = 0
 
-    def __call__(self, effects: list[Effect]) -> None:
-        """Takes a snapshot of each finished call; never blocks."""
-        for effect in effects:
-            if not isinstance(effect, CallEnded):
-                continue
-            call = effect.call
-            if len(self._pending) >= self._limit:
-                self._pending.popleft()
-                self.lost += 1
-                log.error("call_ended_webhook_lost", reason="outbox buffer full")
-            msg_id = call_ended_msg_id(call.server, call.linkedid)
-            data = call_ended_data(call.to_dict(), self._region)
-            self._pending.append((msg_id, call.ended_at, data))
-            self._wake.set()
+async def enqueue_call_ended(conn: Any, rows: list[tuple[str, str]]) -> None:
+    """Writes call.ended rows in the caller's transaction (the store's, with the call rows).
 
-    @property
-    def pending(self) -> int:
-        """Events not yet in the outbox table."""
-        return len(self._pending)
-
-    def start(self) -> None:
-        """Starts the background writer."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="call-ended-outbox")
-
-    async def stop(self, grace: float = 5.0) -> None:
-        """Writes what is pending (within ``grace`` seconds) and stops."""
-        if self._task is None:
-            return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(grace):
-                while self._pending and not self._task.done():
-                    self._wake.set()
-                    await asyncio.sleep(0.05)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-        if self._pending:
-            log.error("call_ended_webhooks_not_written", count=len(self._pending))
-
-    async def flush(self) -> None:
-        """Waits until every queued event is in the outbox (bound it with a timeout)."""
-        while self._pending:
-            self._wake.set()
-            await asyncio.sleep(0.01)
-
-    async def _run(self) -> None:
-        delay = 0.2
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                items = [self._pending[i] for i in range(min(self._batch, len(self._pending)))]
-                try:
-                    await self._write(items)
-                except Exception as exc:  # database away: keep the events, retry
-                    log.warning("call_ended_outbox_retry", error=repr(exc), pending=self.pending)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._retry_max)
-                    continue
-                delay = 0.2
-                for _ in items:
-                    self._pending.popleft()
-                self.written += len(items)
-
-    async def _write(self, items: list[tuple[str, float | None, dict[str, Any]]]) -> None:
-        pool = self._pool()
-        if pool is None:
-            raise RuntimeError("no database pool yet")
-        ids = [msg_id for msg_id, _, _ in items]
-        bodies = [
-            json.dumps(envelope("call.ended", data, ended_at), ensure_ascii=False)
-            for _, ended_at, data in items
-        ]
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute(_INSERT_MANY, ids, "call.ended", bodies)
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, "call.ended")
+    Keyed by (server, linkedid), so replaying a trace or a restart that finishes the same call
+    again never queues a second call.ended.
+    """
+    if not rows:
+        return
+    await conn.execute(_INSERT_MANY, [m for m, _ in rows], "call.ended", [body for _, body in rows])
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, "call.ended")

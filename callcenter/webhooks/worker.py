@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable
@@ -99,6 +100,7 @@ class DeliveryWorker:
         max_retry_after: float = 86400.0,
         poll_interval: float = 1.0,
         retention_days: float = 30.0,
+        probe_interval: float = 60.0,
     ) -> None:
         self._pool = pool
         self.subscriptions = {s.name: s for s in subscriptions}
@@ -115,6 +117,12 @@ class DeliveryWorker:
         self.retention_days = retention_days
         # A claim outlives the attempt it covers, so no other worker takes it meanwhile.
         self.lease_s = timeout + 30.0
+        # A receiver in backoff is probed with its oldest delivery this often; once one gets
+        # through, the whole backlog is due at once (not each on its own backoff, up to 6 h).
+        # math.inf turns both off (each delivery on its own backoff: the old behaviour).
+        self.probe_interval = probe_interval
+        self._last_probe = float("-inf")
+        self._hold_until: dict[str, float] = {}  # a Retry-After the receiver asked for
         self._sem = asyncio.Semaphore(concurrency)
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
@@ -141,6 +149,8 @@ class DeliveryWorker:
             await self.sync_subscriptions()
         await self._refresh_disabled()
         await self.fan_out(now)
+        if now - self._last_probe >= self.probe_interval:  # never when set to math.inf
+            await self.probe(now)
         claimed = await self._claim(now)
         if not claimed:
             return 0
@@ -200,6 +210,55 @@ class DeliveryWorker:
                 [r["id"] for r in rows],
             )
         return len(deliveries)
+
+    async def probe(self, now: float) -> int:
+        """Makes one backed-off delivery of each receiver with a backlog due now.
+
+        The one due soonest is taken, so a delivery the receiver keeps refusing (a poison
+        message) is not the only one ever probed; a lone delivery keeps its own backoff.
+        Skips receivers that asked for a Retry-After still running and deliveries leased by
+        a worker (their ``next_attempt_at`` is the lease's end). Returns how many it moved.
+        """
+        self._last_probe = now
+        held = [name for name, until in self._hold_until.items() if until > now]
+        rows = await self.pool().fetch(
+            """
+            WITH waiting AS (
+                SELECT id, subscription, next_attempt_at FROM webhook_deliveries
+                WHERE state = 'pending' AND NOT (subscription = ANY($2::text[]))
+                  AND (last_attempt_at IS NULL
+                       OR abs(extract(epoch FROM next_attempt_at - last_attempt_at) - $3) > 0.01)
+            ), backlog AS (
+                SELECT subscription FROM waiting GROUP BY 1 HAVING count(*) > 1
+                   AND min(next_attempt_at) > $1
+            )
+            UPDATE webhook_deliveries d SET next_attempt_at = $1
+            WHERE d.id IN (
+                SELECT DISTINCT ON (w.subscription) w.id FROM waiting w
+                JOIN backlog b USING (subscription)
+                ORDER BY w.subscription, w.next_attempt_at, w.id
+            )
+            RETURNING d.id
+            """,
+            _dt(now),
+            held,
+            self.lease_s,
+        )
+        return len(rows)
+
+    async def _release(self, conn: Any, names: set[str], now: float) -> None:
+        """A receiver answered 2xx: every delivery waiting on its backoff is due now."""
+        await conn.execute(
+            """
+            UPDATE webhook_deliveries SET next_attempt_at = $2
+            WHERE subscription = ANY($1::text[]) AND state = 'pending' AND next_attempt_at > $2
+              AND (last_attempt_at IS NULL
+                   OR abs(extract(epoch FROM next_attempt_at - last_attempt_at) - $3) > 0.01)
+            """,
+            sorted(names),
+            _dt(now),
+            self.lease_s,
+        )
 
     async def _claim(self, now: float) -> list[Claimed]:
         rows = await self.pool().fetch(
@@ -288,13 +347,17 @@ class DeliveryWorker:
         return "pending", _dt(min(now + delay, deadline))
 
     async def _record(self, items: list[Claimed], outcomes: list[Outcome], now: float) -> None:
-        updates, attempts, gone = [], [], set()
+        updates, attempts, gone, back = [], [], set(), set()
         for item, out in zip(items, outcomes, strict=True):
             self.counters["attempts"] += 1
             delivered_at = None
+            if out.retry_after is not None:
+                self._hold_until[item.subscription] = now + out.retry_after
             if out.status is not None and 200 <= out.status < 300:
                 state, next_at, delivered_at = "delivered", _dt(now), _dt(now)
                 self.counters["delivered"] += 1
+                back.add(item.subscription)
+                self._hold_until.pop(item.subscription, None)
             elif out.status == 410:
                 state, next_at = "disabled", _dt(now)
                 gone.add(item.subscription)
@@ -336,6 +399,8 @@ class DeliveryWorker:
             )
             for name in gone:
                 await self._disable(conn, name, now)
+            if back - gone and math.isfinite(self.probe_interval):
+                await self._release(conn, back - gone, now)
 
     async def _disable(self, conn: Any, name: str, now: float) -> None:
         """Stops delivering to a subscription that answered 410 Gone."""
@@ -372,8 +437,7 @@ class DeliveryWorker:
         """Stops the loop and closes the HTTP client; leased deliveries are retried later."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # our own cancellation still propagates
             self._task = None
         await self._unlisten()
         if self._session is not None:
@@ -394,8 +458,9 @@ class DeliveryWorker:
                 delay = min(delay * 2, 30.0)
             if done >= self.batch:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            with contextlib.suppress(TimeoutError):  # cancel-safe, unlike 3.11's wait_for
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _listen(self) -> None:

@@ -32,7 +32,6 @@ from callcenter.config import AsteriskServer, Settings
 from callcenter.devdb import PrivatePostgres
 from callcenter.sim import Simulator, TrafficParams
 from callcenter.sim.workload import ISTANBUL, morning_peak
-from callcenter.web.api_webhooks import OUTBOX
 from callcenter.web.server import default_features, make_app, serve
 from callcenter.webhooks import (
     DeliveryWorker,
@@ -377,7 +376,6 @@ async def pg_restart(
         await drain_sim(sim, truth, 120)
         await synced(service, server.name)
         await asyncio.wait_for(service.writer.flush(), 60)
-        await asyncio.wait_for(app[OUTBOX].flush(), 60)
         pool = await asyncpg.create_pool(pg.url, min_size=1, max_size=2)
         rows = await call_rows(pool, server.name)
         announced = await call_ended_events(pool, server.name)

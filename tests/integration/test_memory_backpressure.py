@@ -21,7 +21,6 @@ from aiohttp import web
 from callcenter.app import Service
 from callcenter.config import Settings
 from callcenter.web.agent import HUB
-from callcenter.web.api_webhooks import OUTBOX
 from callcenter.web.auth import create_token
 from callcenter.web.server import default_features, make_app
 from callcenter.web.wallboard import WALLBOARD
@@ -99,7 +98,7 @@ async def test_stuck_screens_and_a_hanging_receiver_never_hold_up_ingestion(
         async def landed() -> None:
             while (  # noqa: ASYNC110
                 await pool.fetchval("SELECT count(*) FROM calls") < load.calls
-                or app[OUTBOX].pending
+                or service.writer.pending
             ):
                 await asyncio.sleep(0.05)
 

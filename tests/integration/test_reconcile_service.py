@@ -25,7 +25,6 @@ from callcenter.metrics.definitions import Metrics
 from callcenter.metrics.updater import MetricsUpdater
 from callcenter.model import Call, Visit
 from callcenter.reconciler import read_cel_file, read_queue_log_file
-from callcenter.webhooks.outbox import CallEndedOutbox
 from tests.gaps import TRACES, cut, messages, replay
 from tests.gaps import score as score_calls
 from tests.queuelog import read_queue_log
@@ -77,9 +76,6 @@ async def _run(settings: Settings, stream: list[tuple[float, str]]) -> tuple[Ser
     """Starts a service, feeds the stream, lets the reconciler settle, stops; returns it."""
     service = Service(settings)
     await asyncio.wait_for(service.start(ami=False), 30)
-    outbox = CallEndedOutbox(lambda: service.pool)
-    outbox.start()
-    service.subscribe(outbox)
     metrics = Metrics(settings)
     service.subscribe(MetricsUpdater(metrics, settings))
     for ts, text in stream:
@@ -91,7 +87,6 @@ async def _run(settings: Settings, stream: list[tuple[float, str]]) -> tuple[Ser
         assert time.monotonic() < deadline, "the reconciler never settled"
         await asyncio.sleep(0.1)
     await asyncio.wait_for(service.stop(), 30)
-    await asyncio.wait_for(outbox.stop(), 30)
     return service, metrics
 
 
