@@ -14,7 +14,7 @@ from aiohttp import web
 
 from callcenter.dispositions import CallbackTickets
 from callcenter.tickets import TicketError, set_status
-from callcenter.web.api_common import has_nul, int_query, ok, ticket_error
+from callcenter.web.api_common import bad_text, int_query, ok, ticket_error
 from callcenter.web.auth import json_error, require
 from callcenter.web.server import SERVICE
 from callcenter.webhooks import (
@@ -57,8 +57,9 @@ async def ticket_status_in(request: web.Request) -> web.Response:
         body = json.loads(raw)
     except (ValueError, RecursionError):
         raise json_error(400, "bad_json", "the body is not valid JSON") from None
-    if has_nul(body):
-        raise json_error(400, "bad_json", "the body contains a NUL character")
+    reason = bad_text(body)
+    if reason is not None:
+        raise json_error(400, "bad_json", f"the body contains {reason}")
     data = body.get("data", body) if isinstance(body, dict) else None
     if not isinstance(data, dict) or not data.get("reference") or not data.get("status"):
         raise json_error(400, "missing_field", "data.reference and data.status are required")
