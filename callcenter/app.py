@@ -44,6 +44,7 @@ class Service:
         self.settings = settings
         self.pipeline = Pipeline()
         self.tracker = self.pipeline.tracker
+        self.tracker.max_open_per_server = settings.max_open_calls_per_server
         self.queue: asyncio.Queue[tuple[str, Mapping[str, str], float]] = asyncio.Queue()
         self.subscribers: list[Subscriber] = []
         self.clients: dict[str, Any] = {}  # server name -> AmiClient

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -104,12 +104,18 @@ class ScreenPop:
         self.ended: OrderedDict[tuple[str, str], Call] = OrderedDict()
         self._recent_limit = recent_limit
         self.pops = 0
+        # Live calls by their caller's normalised number, so /pop?number= and an agent's access
+        # check are O(1), never a scan of every open call on the event loop.
+        self._by_number: dict[str, dict[tuple[str, str], Call]] = {}
+        self._number_of: dict[tuple[str, str], str] = {}
 
     # ---- effects in --------------------------------------------------------------------
 
     def __call__(self, effects: list[Effect]) -> None:
         """Handles a batch of effects; never blocks."""
         for effect in effects:
+            if isinstance(effect, CallStarted | QueueJoined | AgentOffered | CallAnswered):
+                self._index(effect.call)
             if isinstance(effect, CallStarted | QueueJoined):
                 self._prefetch(effect.call)
             elif isinstance(effect, AgentOffered):
@@ -125,6 +131,35 @@ class ScreenPop:
                 self._cancel_others(effect.call, effect.visit)
             elif isinstance(effect, CallEnded):
                 self._finish(effect.call)
+
+    def _index(self, call: Call) -> None:
+        """Files a live call under its caller's number (again, if the number changed)."""
+        key = (call.server, call.linkedid)
+        number = normalize_number(call.caller_number, self.region)
+        old = self._number_of.get(key)
+        if old == number:
+            return
+        if old is not None:
+            self._unindex(key)
+        if number:
+            self._by_number.setdefault(number, {})[key] = call
+            self._number_of[key] = number
+
+    def _unindex(self, key: tuple[str, str]) -> None:
+        number = self._number_of.pop(key, None)
+        if number is not None:
+            calls = self._by_number.get(number, {})
+            calls.pop(key, None)
+            if not calls:
+                self._by_number.pop(number, None)
+
+    def live_by_number(self, number: str | None) -> list[Call]:
+        """The live calls from this number (any spelling), newest first."""
+        key = normalize_number(number, self.region)
+        if not key:
+            return []
+        found = [c for c in self._by_number.get(key, {}).values() if c.ended_at is None]
+        return sorted(found, key=lambda c: c.started_at, reverse=True)
 
     def _prefetch(self, call: Call) -> None:
         """Starts fetching the caller's history once their number is known."""
@@ -221,6 +256,7 @@ class ScreenPop:
 
     def _finish(self, call: Call) -> None:
         """Forgets a finished call's pop state and keeps it for dispositions and /pop."""
+        self._unindex((call.server, call.linkedid))
         task = self._history.pop((call.server, call.linkedid), None)
         if task is not None and not task.done():
             task.cancel()
@@ -233,6 +269,21 @@ class ScreenPop:
             self.ended.popitem(last=False)
 
     # ---- lookups -----------------------------------------------------------------------
+
+    def lookup(
+        self,
+        live: Mapping[tuple[str, str], Call],
+        servers: Iterable[str],
+        linkedid: str,
+        server: str | None = None,
+    ) -> Call | None:
+        """A live (from the tracker's ``live`` map) or recently ended call, by key: no scan."""
+        names = [server] if server else list(servers)
+        for name in names:
+            call = live.get((name, linkedid)) or self.ended.get((name, linkedid))
+            if call is not None:
+                return call
+        return None
 
     def find(self, calls: Iterable[Call], linkedid: str, server: str | None = None) -> Call | None:
         """A live (from ``calls``) or recently ended call by linkedid."""

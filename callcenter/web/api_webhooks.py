@@ -14,6 +14,7 @@ from aiohttp import web
 
 from callcenter.dispositions import CallbackTickets
 from callcenter.tickets import TicketError, set_status
+from callcenter.web.access import log_access
 from callcenter.web.api_common import bad_text, int_query, ok, ticket_error
 from callcenter.web.auth import json_error, require
 from callcenter.web.server import SERVICE
@@ -90,7 +91,7 @@ async def ticket_status_in(request: web.Request) -> web.Response:
 
 async def deliveries_index(request: web.Request) -> web.Response:
     """The delivery log, newest first; filters: state, subscription, event_type, before."""
-    await require(request, "admin", "integration")
+    principal = await require(request, "admin", "integration")
     state = request.query.get("state") or None
     if state is not None and state not in STATES:
         raise json_error(400, "bad_query", f"state must be one of {', '.join(STATES)}")
@@ -102,6 +103,7 @@ async def deliveries_index(request: web.Request) -> web.Response:
         before_id=int_query(request, "before", None, top=2**62),
         limit=int_query(request, "limit", 50) or 50,
     )
+    await log_access(request, principal, "deliveries.list", request.query_string)
     return ok({"deliveries": found})
 
 
@@ -114,10 +116,11 @@ def _delivery_id(request: web.Request) -> int:
 
 async def delivery_show(request: web.Request) -> web.Response:
     """One delivery with its payload and every attempt."""
-    await require(request, "admin", "integration")
+    principal = await require(request, "admin", "integration")
     found = await get_delivery(request.app[SERVICE].pool, _delivery_id(request))
     if found is None:
         raise json_error(404, "not_found", "no such delivery")
+    await log_access(request, principal, "delivery.read", request.match_info["id"])
     return ok(found)
 
 

@@ -18,8 +18,11 @@ or as a decorator (the principal is then at ``request[PRINCIPAL]``)::
     @requires("supervisor", "admin")
     async def handler(request: web.Request) -> web.Response: ...
 
-Clients send ``Authorization: Bearer <token>``; GET requests (WebSockets, the ``/pop`` page a
-softphone opens) may pass ``?token=`` instead. ``require`` with no roles accepts any valid token.
+Clients send ``Authorization: Bearer <token>``; pages send the ``callcenter_session`` cookie
+(HttpOnly, set by their log-in; its value is a token as ``lookup`` resolves it), and a request
+with a body authenticated by that cookie must come from the same origin (CSRF); GET requests
+(WebSockets, the ``/pop`` page a softphone opens) may pass ``?token=`` instead. ``require``
+with no roles accepts any valid token.
 Errors are ``{"error": {"code": ..., "message": ...}}`` (see ``json_error``).
 """
 
@@ -81,6 +84,9 @@ class Principal:
 
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+# The cookie the pages' log-in sets (HttpOnly; Secure and SameSite=Strict behind TLS).
+SESSION_COOKIE = "callcenter_session"
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 _cache: dict[str, tuple[Principal | None, float]] = {}
 
@@ -192,14 +198,32 @@ async def lookup(pool: Any, token: str) -> Principal | None:
 
 
 def token_of(request: web.Request) -> str | None:
-    """The token a request carries: a Bearer header, or ``?token=`` on GET."""
+    """The token a request carries: a Bearer header, the session cookie, or ``?token=`` on GET."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        if request.method not in _SAFE_METHODS and not same_origin(request):
+            raise json_error(
+                403, "cross_origin", "a cookie-authenticated change must be same-origin"
+            )
+        return cookie
     if request.method == "GET":
         return request.query.get("token") or None
     return None
+
+
+def same_origin(request: web.Request) -> bool:
+    """Whether a browser request comes from this site's own pages (Origin, Sec-Fetch-Site)."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    host = request.headers.get("X-Forwarded-Host") or request.host
+    return origin.split("://", 1)[-1].rstrip("/") == host
 
 
 def _pool_of(request: web.Request) -> Any:
