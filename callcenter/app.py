@@ -209,7 +209,7 @@ class Service:
         days, mode = self.settings.retention_days, self.settings.retention_mode
         check(days, mode)
         if days > 0:
-            job = retention_loop(lambda: self.pool, days, mode)
+            job = retention_loop(lambda: self.pool, days, mode, spool_dir=self.settings.spool_dir)
             self._tasks.append(asyncio.create_task(job, name="retention"))
 
     async def start_ami(self) -> None:
