@@ -283,27 +283,42 @@ class Service:
                 self.pool.terminate()
 
     def health(self) -> dict[str, Any]:
-        """What /healthz reports: AMI link per server, database, backlog."""
+        """What /healthz reports: AMI link per server, database, backlog; in memory only.
+
+        ``status`` is ``ok``; ``partial`` while the service still does its job (some Asterisk
+        servers of several are down, or records wait in the spill file); ``degraded`` (503)
+        when it cannot: no Asterisk server connected, the database failing, or a follower
+        without the shared stream. No database round trip: it answers during any flood.
+        """
         now = time.time()
+        open_calls = self.tracker.open_per_server()
         servers = {}
         for name, client in self.clients.items():
             last = getattr(client, "last_message_at", None)
+            connected = bool(getattr(client, "connected", False))
             servers[name] = {
-                "connected": bool(getattr(client, "connected", False)),
+                "status": "up" if connected else "down",
+                "connected": connected,
                 "last_event_age_s": round(now - last, 3) if last else None,
                 "reconnects": getattr(client, "reconnects", 0),
+                "open_calls": open_calls.get(name, 0),
             }
-        degraded = bool(self.writer is not None and self.writer.degraded)
-        ok = all(s["connected"] for s in servers.values()) and not degraded
+        writer = self.writer
+        failing = bool(writer is not None and writer.failing)
+        spilling = bool(writer is not None and writer.spilling)
+        up = sum(1 for s in servers.values() if s["connected"])
+        ok = up == len(servers) and not failing and not spilling
+        working = (up > 0 or not servers) and not failing
         cluster = self.cluster.health() if self.cluster is not None else None
         if cluster is not None and not cluster["stream_connected"]:
-            ok = False  # a follower without the stream shows a frozen floor
+            ok = working = False  # a follower without the stream shows a frozen floor
         report = {
-            "status": "ok" if ok else "degraded",
+            "status": "ok" if ok else ("partial" if working else "degraded"),
             "asterisk": servers,
             "database": {
-                "reachable": not degraded,
-                "pending_writes": self.writer.pending if self.writer is not None else 0,
+                "reachable": not failing,
+                "spilling": spilling,
+                "pending_writes": writer.pending if writer is not None else 0,
             },
             "queue_depth": self.queue.qsize(),
             "open_calls": len(self.tracker.calls),

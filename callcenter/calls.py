@@ -187,6 +187,10 @@ class Tracker:
                 if visit.open and visit.answered_at is not None and visit.interface:
                     self._connected[(call.server, visit.queue, visit.interface)] = (key, visit)
 
+    def open_per_server(self) -> dict[str, int]:
+        """How many calls are open on each server (O(servers), for /healthz and metrics)."""
+        return {server: len(keys) for server, keys in self._server_calls.items()}
+
     def waiting(self, server: str | None = None) -> Iterator[tuple[Call, Visit]]:
         """Callers waiting in a queue now (entered, not answered, not gone)."""
         for (srv, _), call in self.calls.items():

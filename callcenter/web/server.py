@@ -67,7 +67,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 async def healthz(request: web.Request) -> web.Response:
     """Reports AMI links, database reachability and backlog; 503 when degraded."""
     report = request.app[SERVICE].health()
-    return web.json_response(report, status=200 if report["status"] == "ok" else 503)
+    return web.json_response(report, status=503 if report["status"] == "degraded" else 200)
 
 
 def make_app(service: Service, features: list[Feature] | None = None) -> web.Application:
