@@ -35,6 +35,8 @@ Subscriber = Callable[[list[Effect]], None]
 # How often the clock reaches the tracker (late AgentComplete grace) and open calls are
 # snapshotted for a restart.
 _TICK_S = 1.0
+# The longest the event stream holds the event loop before letting others (HTTP) run.
+_SLICE_S = 0.01
 
 
 class Service:
@@ -99,12 +101,19 @@ class Service:
         self.dispatch(self.pipeline.feed_headers(server, headers, received_at))
 
     async def _consume(self) -> None:
+        # queue.get() does not yield while items wait: without a pause a backlog (a flooding
+        # PBX, a reconnect's resync) would hold the event loop, and /healthz, until drained.
+        loop = asyncio.get_running_loop()
+        slice_end = loop.time() + _SLICE_S
         while True:
             server, headers, received_at = await self.queue.get()
             try:
                 self.process(server, headers, received_at)
             finally:
                 self.queue.task_done()
+            if loop.time() >= slice_end:
+                await asyncio.sleep(0)
+                slice_end = loop.time() + _SLICE_S
 
     async def _tick(self) -> None:
         while True:

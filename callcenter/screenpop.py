@@ -56,6 +56,8 @@ SELECT
      FROM tickets WHERE caller_number = $3 AND status IN ('open', 'in_progress')
      ORDER BY created_at DESC LIMIT 10) t) AS tickets
 """
+# History fetches in flight ahead of the ring (see ScreenPop._prefetch).
+PREFETCH_LIMIT = 50
 _STAGE_ORDER = {"ringing": 0, "connected": 1, "ended": 2, "cancel": 2}
 
 
@@ -104,10 +106,12 @@ class ScreenPop:
         self.ended: OrderedDict[tuple[str, str], Call] = OrderedDict()
         self._recent_limit = recent_limit
         self.pops = 0
-        # Live calls by their caller's normalised number, so /pop?number= and an agent's access
-        # check are O(1), never a scan of every open call on the event loop.
+        # Live calls by their caller's number as received (digits only: parsing every new
+        # number would cost a flood dearly), so /pop?number= is O(spellings), never a scan of
+        # every open call on the event loop; a lookup tries every spelling of the number.
         self._by_number: dict[str, dict[tuple[str, str], Call]] = {}
         self._number_of: dict[tuple[str, str], str] = {}
+        self._fetching = 0  # history fetches in flight
 
     # ---- effects in --------------------------------------------------------------------
 
@@ -119,7 +123,7 @@ class ScreenPop:
             if isinstance(effect, CallStarted | QueueJoined):
                 self._prefetch(effect.call)
             elif isinstance(effect, AgentOffered):
-                self._prefetch(effect.call)
+                self._prefetch(effect.call, ringing=True)
                 self._cancel_others(effect.call, effect.visit, ended_only=True)
                 self._push("ringing", effect.call, effect.visit, effect.offer)
             elif isinstance(effect, CallAnswered):
@@ -135,7 +139,7 @@ class ScreenPop:
     def _index(self, call: Call) -> None:
         """Files a live call under its caller's number (again, if the number changed)."""
         key = (call.server, call.linkedid)
-        number = normalize_number(call.caller_number, self.region)
+        number = _digits(call.caller_number)
         old = self._number_of.get(key)
         if old == number:
             return
@@ -155,22 +159,35 @@ class ScreenPop:
 
     def live_by_number(self, number: str | None) -> list[Call]:
         """The live calls from this number (any spelling), newest first."""
-        key = normalize_number(number, self.region)
-        if not key:
-            return []
-        found = [c for c in self._by_number.get(key, {}).values() if c.ended_at is None]
-        return sorted(found, key=lambda c: c.started_at, reverse=True)
+        found: dict[tuple[str, str], Call] = {}
+        for spelling in {_digits(v) for v in number_variants(number, self.region)}:
+            for key, call in self._by_number.get(spelling, {}).items():
+                if call.ended_at is None:
+                    found[key] = call
+        return sorted(found.values(), key=lambda c: c.started_at, reverse=True)
 
-    def _prefetch(self, call: Call) -> None:
-        """Starts fetching the caller's history once their number is known."""
+    def _prefetch(self, call: Call, *, ringing: bool = False) -> None:
+        """Starts fetching the caller's history once their number is known.
+
+        Ahead of the ring, at most ``PREFETCH_LIMIT`` fetches run at once: a flood of calls
+        (a hostile PBX) must not become a flood of queries and tasks. A ringing call always
+        gets its fetch.
+        """
         key = (call.server, call.linkedid)
         if key in self._history or not call.caller_number or self._pool() is None:
+            return
+        if not ringing and self._fetching >= PREFETCH_LIMIT:
             return
         task = asyncio.get_running_loop().create_task(
             caller_history(self._pool(), call.caller_number, self.region)
         )
-        task.add_done_callback(_log_failure)
+        self._fetching += 1
+        task.add_done_callback(self._fetched)
         self._history[key] = task
+
+    def _fetched(self, task: asyncio.Task[History]) -> None:
+        self._fetching -= 1
+        _log_failure(task)
 
     def _ready_history(self, call: Call) -> tuple[History, bool]:
         """The history if it has arrived, and whether it is still pending."""
@@ -294,6 +311,11 @@ class ScreenPop:
             if lid == linkedid and server in (None, srv):
                 return call
         return None
+
+
+def _digits(raw: str | None) -> str:
+    """A number as its digits (and a leading +), the key of the live-call index."""
+    return "".join(ch for ch in raw or "" if ch.isdigit() or ch == "+")
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
