@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import Page
+from playwright.async_api import ConsoleMessage, Page
 
 from callcenter.web.auth import create_token
 from tests.integration.api_support import Trace, event, running
@@ -14,7 +14,12 @@ async def test_the_pop_page_is_styled_and_reports_no_violation(
     page: Page, page_errors: list[str], pool: Any, db_url: str
 ) -> None:
     violations: list[str] = []
-    page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else 0)
+
+    def console(message: ConsoleMessage) -> None:
+        if "Content Security" in message.text:
+            violations.append(message.text)
+
+    page.on("console", console)
     async with running(db_url) as (service, server):
         token, _ = await create_token(pool, role="supervisor", name="s")
         Trace(service, "answered").until(event("AgentCalled"))

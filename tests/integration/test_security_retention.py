@@ -139,12 +139,13 @@ async def plant(pool: asyncpg.Pool, spool: Path) -> None:
 def write_spool(spool: Path, call: Call) -> None:
     """The writer's files: a record the database refused, and one spilled while it was away."""
     spool.mkdir(parents=True, exist_ok=True)
-    record = {"kind": "call", "server": "pbx1", "data": call_to_json(call)}
-    record["data"]["ended_at"] = OLD.timestamp()
-    record["data"]["ivr_vars"] = {"tc": "12345678901"}
+    data = call_to_json(call)
+    data["ended_at"] = OLD.timestamp()
+    data["ivr_vars"] = {"tc": "12345678901"}
+    record: dict[str, Any] = {"kind": "call", "server": "pbx1", "data": data}
     rejected = {**record, "error": f"DataError('value too long: {PII}')"}
     lines = [json.dumps(rejected, ensure_ascii=False), json.dumps({**record, "n": RECENT})]
-    recent = {**record, "data": {**record["data"], "ended_at": None, "caller_name": RECENT}}
+    recent = {**record, "data": {**data, "ended_at": None, "caller_name": RECENT}}
     lines.append(json.dumps(recent, ensure_ascii=False))
     (spool / "calls.rejected.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (spool / "calls.spill.jsonl").write_text(
