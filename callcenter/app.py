@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,6 +40,18 @@ Subscriber = Callable[[list[Effect]], None]
 _TICK_S = 1.0
 # The longest the event stream holds the event loop before letting others (HTTP) run.
 _SLICE_S = 0.01
+# A backlog this large (queued messages and unwritten records) is a flood; once it has drained,
+# memory is collected and handed back to the system (glibc keeps freed memory otherwise).
+_FLOOD_BACKLOG = 10_000
+
+
+def _release_memory() -> None:
+    """Collects garbage and returns free heap pages to the system (glibc ``malloc_trim``)."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).malloc_trim(0)
 
 
 class Service:
@@ -59,6 +74,7 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
         self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
+        self._flooded = False  # a backlog of _FLOOD_BACKLOG was seen and has not drained yet
 
     # ---- the stream -----------------------------------------------------------------------
 
@@ -121,6 +137,7 @@ class Service:
             try:
                 self.dispatch(self.tracker.tick(time.time()))
                 self._snapshot_open_calls()
+                self._after_flood()
             except Exception:
                 log.exception("tick_error")
 
@@ -165,6 +182,16 @@ class Service:
                 writer.submit_pause(effect.pause, effect.pause.server)
             elif isinstance(effect, SessionEnded):
                 writer.submit_session(effect.session, effect.session.server)
+
+    def _after_flood(self) -> None:
+        """Gives memory back once a flood's backlog has drained (RSS must come back down)."""
+        backlog = self.queue.qsize() + (self.writer.pending if self.writer is not None else 0)
+        if backlog >= _FLOOD_BACKLOG:
+            self._flooded = True
+        elif self._flooded and backlog == 0:
+            self._flooded = False
+            _release_memory()
+            log.info("memory_released_after_flood")
 
     def _snapshot_open_calls(self) -> None:
         """Writes changed calls in progress, so a restarted service can pick them up."""
