@@ -103,6 +103,34 @@ async def _demo_tokens(service: Service) -> tuple[str, str]:
     return agents, supervisor
 
 
+async def agent_links(service: Service, sim: Any, base: str, limit: int = 12) -> list[str]:
+    """One-time login links to the agent page, one per simulated agent (first ``limit``).
+
+    Each agent gets an agent token naming their queue-member identity, so the page shows
+    their pops and its controls act on their seat in the simulator.
+    """
+    from callcenter.web.auth import create_login_link, create_token
+
+    workload = getattr(sim, "workload", None)
+    if workload is None:
+        return []
+    lines = []
+    for ext in workload.exts[:limit]:
+        name = workload.names[ext]
+        _, principal = await create_token(
+            service.pool,
+            role="agent",
+            name=f"demo agent {name}",
+            agent=name,
+            interface=f"Local/{ext}@agents/n",
+        )
+        code = await create_login_link(
+            service.pool, principal.token_id, service.settings.login_link_minutes
+        )
+        lines.append(f"demo: agent {ext} {name:<18} {base}/agent/login?code={code}")
+    return lines
+
+
 async def summary(service: Service, tally: _Tally) -> dict[str, Any]:
     """The run's figures, read back from the rows PostgreSQL holds for the calls it ended."""
     row = await service.pool.fetchrow(
@@ -216,6 +244,9 @@ async def run_demo(
             # The simulator's queues: wrap-up as its agents take it.
             wrapup_seconds={"*": 3.0},
             fastagi_port=0,  # an ephemeral port, read back below
+            # An agent page left open pauses its agent for after-call work after each call:
+            # wall seconds, so short at the simulator's speed (10 s is 5 simulated minutes).
+            agent_wrapup_seconds=10.0,
         )
         service = Service(settings)
         service.subscribe(tally.effects)
@@ -228,13 +259,15 @@ async def run_demo(
         http = aiohttp.ClientSession()
         stack.push_async_callback(http.close)
         token_holder["token"], supervisor = await _demo_tokens(service)
+        links = await agent_links(service, sim, base)
         print(
             f"demo: simulated Asterisk on 127.0.0.1:{port} "
             f"(seed {sim.seed}, speed x{options.speed:g})\n"
             f"demo: wallboard  {base}/wallboard?token={supervisor}\n"
-            f"demo: agent page {base}/agent\n"
             f"demo: reports    {base}/reports?token={supervisor}\n"
-            f"demo: metrics    {base}/metrics   health {base}/healthz",
+            f"demo: metrics    {base}/metrics   health {base}/healthz\n"
+            "demo: agent page, one-time login links (each opens one browser session; "
+            f"{base}/agent also takes an agent token):\n" + "\n".join(links),
             file=out,
         )
         stop = stop or asyncio.Event()

@@ -15,6 +15,7 @@ made of, and clears every copy of what identifies the caller or what they said:
 * ``webhook_outbox``: the whole ``data`` of old event payloads (type and time stay), and in the
   delivery log the answers' first bytes and error texts (``webhook_attempts``,
   ``webhook_deliveries``), which may echo them;
+* ``agent_callbacks`` (agents' call-backs of abandoned callers): deleted, in both modes;
 * ``access_log``: old lines are deleted;
 * files in ``spool_dir``: in the reject file (``*.rejected.jsonl``) and the spill file, the
   personal fields of old records are overwritten in place with ``*`` (same length, so the
@@ -151,6 +152,13 @@ _ALWAYS = (
         "survey_callbacks",
         "DELETE",
         "updated_at < $1 AND state NOT IN ('pending', 'dialing')",
+    ),
+    _Step(
+        "agent_callbacks.deleted",
+        "agent_callbacks",
+        "DELETE",
+        "created_at < $3",
+        column="created_at",
     ),
     _Step(
         "webhook_outbox.anonymised",

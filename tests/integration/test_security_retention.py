@@ -3,9 +3,10 @@
 Personal data ("TC 12345678901, tel 0532 123 45 67", the caller's number and name) is planted,
 back-dated 800 days, in every place the service keeps it: call rows, disposition notes, ticket
 notes and fields, ticket-event notes, webhook outbox payloads, delivery errors and answers,
-survey answers, call-back rows, open-call snapshots, the access log, and the spill and reject
-files. ``python -m callcenter retention --days 730`` runs as a separate process; then the whole
-database (pg_dump, and every row of every table as text) and the spool directory are searched.
+survey answers, call-back rows, agents' call-backs, open-call snapshots, the access log, and the
+spill and reject files. ``python -m callcenter retention --days 730`` runs as a separate
+process; then the whole database (pg_dump, and every row of every table as text) and the spool
+directory are searched.
 """
 
 from __future__ import annotations
@@ -129,6 +130,12 @@ async def plant(pool: asyncpg.Pool, spool: Path) -> None:
         OLD,
     )
     await pool.execute(
+        "INSERT INTO agent_callbacks (server, linkedid, caller_number, agent, interface, error,"
+        " created_at) VALUES ('pbx1', 'old.1', '05321234567', 'Zeynep Kaya', 'PJSIP/1001', $1, $2)",
+        PII,
+        OLD,
+    )
+    await pool.execute(
         "INSERT INTO access_log (at, principal, role, action, target, allowed, status)"
         " VALUES ($1, 'z', 'agent', 'pop.read', 'number=05321234567', false, 403)",
         OLD,
@@ -224,6 +231,7 @@ async def test_retention_leaves_no_copy_of_old_personal_data(
         "ivr_surveys.anonymised",
         "survey_callbacks.deleted",
         "access_log.deleted",
+        "agent_callbacks.deleted",
         "file:calls.rejected.jsonl",
         "file:calls.spill.jsonl",
     } <= touched
