@@ -167,6 +167,9 @@ async def flood(url: str, service: Service, pbx: FakeAmiServer, calls: int, pool
     # The flood's calls end (the PBX says so at its next resync): memory must come back.
     service.dispatch(service.tracker.close_all(time.time(), "pbx1"))
     await asyncio.wait_for(service.writer.flush(), 300)
+    for subscriber in service.subscribers:  # the call.ended outbox's backlog
+        if hasattr(subscriber, "flush") and hasattr(subscriber, "pending"):
+            await asyncio.wait_for(subscriber.flush(), 300)
     await asyncio.sleep(3)  # the service's tick releases memory once the backlog has drained
     rss_after = rss_mb()
     print(

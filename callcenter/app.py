@@ -186,6 +186,10 @@ class Service:
     def _after_flood(self) -> None:
         """Gives memory back once a flood's backlog has drained (RSS must come back down)."""
         backlog = self.queue.qsize() + (self.writer.pending if self.writer is not None else 0)
+        # Subscribers with a backlog of their own (the call.ended outbox) count too.
+        backlog += sum(
+            p for s in self.subscribers if isinstance(p := getattr(s, "pending", 0), int)
+        )
         if backlog >= _FLOOD_BACKLOG:
             self._flooded = True
         elif self._flooded and backlog == 0:
