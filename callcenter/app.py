@@ -43,6 +43,7 @@ _SLICE_S = 0.01
 # A backlog this large (queued messages and unwritten records) is a flood; once it has drained,
 # memory is collected and handed back to the system (glibc keeps freed memory otherwise).
 _FLOOD_BACKLOG = 10_000
+_QUIET_TICKS = 10
 
 
 def _release_memory() -> None:
@@ -75,6 +76,7 @@ class Service:
         self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
         self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
         self._flooded = False  # a backlog of _FLOOD_BACKLOG was seen and has not drained yet
+        self._quiet_ticks = 0  # ticks since with no backlog at all
 
     # ---- the stream -----------------------------------------------------------------------
 
@@ -192,8 +194,18 @@ class Service:
         )
         if backlog >= _FLOOD_BACKLOG:
             self._flooded = True
+            self._quiet_ticks = 0
+            # A full garbage collection walks every tracked object: over a flood's backlog it
+            # held the event loop for up to a second. Objects older than a tick are frozen out
+            # of it until the backlog drains (reference counting still frees them).
+            gc.freeze()
         elif self._flooded and backlog == 0:
+            # The flood must be over, not between two bursts: the collection below pauses.
+            self._quiet_ticks += 1
+            if self._quiet_ticks < _QUIET_TICKS:
+                return
             self._flooded = False
+            gc.unfreeze()
             _release_memory()
             log.info("memory_released_after_flood")
 
