@@ -210,11 +210,16 @@ async def log_access(
         principal.name if principal else "",
         principal.role if principal else "",
         action,
-        target[:200],
+        _storable(target[:200]),
         allowed,
         status,
         request.remote or "",
     )
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogate (a hostile query may carry them)."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 async def read_access_log(

@@ -10,8 +10,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from standardwebhooks.webhooks import Webhook
+from yarl import URL
 
 from callcenter.app import Service
+from callcenter.web.access import _storable
 from callcenter.web.auth import create_token
 from callcenter.webhooks import generate_secret
 from tests.integration.api_support import Trace, call_json, event, running
@@ -144,3 +146,16 @@ async def test_a_lone_surrogate_is_a_clear_400_everywhere(api: Api) -> None:
     )
     status, body = await post_raw(server, "/api/webhooks/ticket-status", request)
     assert status == 400 and "surrogate" in body["error"]["message"]
+
+
+async def test_hostile_query_strings_are_logged_without_a_500(api: Api, pool: Any) -> None:
+    _, server, tokens = api
+    for path in ("/pop?number=%ED%A0%80", "/pop?linkedid=%FF%FE", "/api/tickets?number=%ED%A0%80"):
+        for who in ("zeynep", "supervisor"):
+            headers = {"Authorization": f"Bearer {tokens[who]}"}
+            async with aiohttp.ClientSession() as session:
+                url = URL(f"http://{server.host}:{server.port}{path}", encoded=True)
+                async with session.get(url, headers=headers) as r:
+                    assert r.status < 500, (path, who, r.status, await r.text())
+    assert await pool.fetchval("SELECT count(*) FROM access_log") >= 4
+    assert _storable("number=\ud800\x00") == "number=?"  # what PostgreSQL could not store
