@@ -50,6 +50,8 @@ async def ws_agent(request: web.Request) -> web.WebSocketResponse:
         # aiohttp would answer a plain GET with a text/plain 400; API errors are JSON.
         raise json_error(400, "bad_request", "a WebSocket endpoint: connect with Upgrade")
     await ws.prepare(request)
+    # The pops that follow carry callers' data: who watches which screen is audited.
+    await log_access(request, principal, "pops.stream", ",".join(topics))
     client = hub.add(ws, topics)
     settings = request.app[SERVICE].settings
     client.offer(
