@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -47,6 +50,23 @@ def _where(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
+# The longest the event stream holds the event loop before letting others (HTTP) run.
+_SLICE_S = 0.01
+# A backlog this large (queued messages and unwritten records) is a flood; once it has drained,
+# memory is collected and handed back to the system (glibc keeps freed memory otherwise).
+_FLOOD_BACKLOG = 10_000
+_QUIET_TICKS = 10
+
+
+def _release_memory() -> None:
+    """Collects garbage and returns free heap pages to the system (glibc ``malloc_trim``)."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).malloc_trim(0)
+
+
 class Service:
     """The running service: one ordered event stream, its subscribers and its resources."""
 
@@ -54,6 +74,7 @@ class Service:
         self.settings = settings
         self.pipeline = Pipeline()
         self.tracker = self.pipeline.tracker
+        self.tracker.max_open_per_server = settings.max_open_calls_per_server
         self.queue: asyncio.Queue[tuple[str, Mapping[str, str], float]] = asyncio.Queue()
         self.subscribers: list[Subscriber] = []
         self.clients: dict[str, Any] = {}  # server name -> AmiClient
@@ -68,6 +89,8 @@ class Service:
         self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
         self.reconciler: Any = None  # callcenter.reconciler.Reconciler unless reconcile = "off"
         self.started = False  # set once start() completed; a failed start writes no snapshots
+        self._flooded = False  # a backlog of _FLOOD_BACKLOG was seen and has not drained yet
+        self._quiet_ticks = 0  # ticks since with no backlog at all
 
     # ---- the stream -----------------------------------------------------------------------
 
@@ -118,12 +141,19 @@ class Service:
         self.dispatch(self.pipeline.feed_headers(server, headers, received_at))
 
     async def _consume(self) -> None:
+        # queue.get() does not yield while items wait: without a pause a backlog (a flooding
+        # PBX, a reconnect's resync) would hold the event loop, and /healthz, until drained.
+        loop = asyncio.get_running_loop()
+        slice_end = loop.time() + _SLICE_S
         while True:
             server, headers, received_at = await self.queue.get()
             try:
                 self.process(server, headers, received_at)
             finally:
                 self.queue.task_done()
+            if loop.time() >= slice_end:
+                await asyncio.sleep(0)
+                slice_end = loop.time() + _SLICE_S
 
     async def _tick(self) -> None:
         while True:
@@ -131,6 +161,7 @@ class Service:
             try:
                 self.dispatch(self.tracker.tick(time.time()))
                 self._snapshot_open_calls()
+                self._after_flood()
             except Exception:
                 log.exception("tick_error")
 
@@ -175,6 +206,30 @@ class Service:
                 writer.submit_pause(effect.pause, effect.pause.server)
             elif isinstance(effect, SessionEnded):
                 writer.submit_session(effect.session, effect.session.server)
+
+    def _after_flood(self) -> None:
+        """Gives memory back once a flood's backlog has drained (RSS must come back down)."""
+        backlog = self.queue.qsize() + (self.writer.pending if self.writer is not None else 0)
+        # Subscribers with a backlog of their own (the call.ended outbox) count too.
+        backlog += sum(
+            p for s in self.subscribers if isinstance(p := getattr(s, "pending", 0), int)
+        )
+        if backlog >= _FLOOD_BACKLOG:
+            self._flooded = True
+            self._quiet_ticks = 0
+            # A full garbage collection walks every tracked object: over a flood's backlog it
+            # held the event loop for up to a second. Objects older than a tick are frozen out
+            # of it until the backlog drains (reference counting still frees them).
+            gc.freeze()
+        elif self._flooded and backlog == 0:
+            # The flood must be over, not between two bursts: the collection below pauses.
+            self._quiet_ticks += 1
+            if self._quiet_ticks < _QUIET_TICKS:
+                return
+            self._flooded = False
+            gc.unfreeze()
+            _release_memory()
+            log.info("memory_released_after_flood")
 
     def _snapshot_open_calls(self) -> None:
         """Writes changed calls in progress, so a restarted service can pick them up."""
@@ -256,7 +311,7 @@ class Service:
         days, mode = self.settings.retention_days, self.settings.retention_mode
         check(days, mode)
         if days > 0:
-            job = retention_loop(lambda: self.pool, days, mode)
+            job = retention_loop(lambda: self.pool, days, mode, spool_dir=self.settings.spool_dir)
             self._tasks.append(asyncio.create_task(job, name="retention"))
 
     async def start_ami(self) -> None:
@@ -337,27 +392,42 @@ class Service:
                 self.pool.terminate()
 
     def health(self) -> dict[str, Any]:
-        """What /healthz reports: AMI link per server, database, backlog."""
+        """What /healthz reports: AMI link per server, database, backlog; in memory only.
+
+        ``status`` is ``ok``; ``partial`` while the service still does its job (some Asterisk
+        servers of several are down, or records wait in the spill file); ``degraded`` (503)
+        when it cannot: no Asterisk server connected, the database failing, or a follower
+        without the shared stream. No database round trip: it answers during any flood.
+        """
         now = time.time()
+        open_calls = self.tracker.open_per_server()
         servers = {}
         for name, client in self.clients.items():
             last = getattr(client, "last_message_at", None)
+            connected = bool(getattr(client, "connected", False))
             servers[name] = {
-                "connected": bool(getattr(client, "connected", False)),
+                "status": "up" if connected else "down",
+                "connected": connected,
                 "last_event_age_s": round(now - last, 3) if last else None,
                 "reconnects": getattr(client, "reconnects", 0),
+                "open_calls": open_calls.get(name, 0),
             }
-        degraded = bool(self.writer is not None and self.writer.degraded)
-        ok = all(s["connected"] for s in servers.values()) and not degraded
+        writer = self.writer
+        failing = bool(writer is not None and writer.failing)
+        spilling = bool(writer is not None and writer.spilling)
+        up = sum(1 for s in servers.values() if s["connected"])
+        ok = up == len(servers) and not failing and not spilling
+        working = (up > 0 or not servers) and not failing
         cluster = self.cluster.health() if self.cluster is not None else None
         if cluster is not None and not cluster["stream_connected"]:
-            ok = False  # a follower without the stream shows a frozen floor
+            ok = working = False  # a follower without the stream shows a frozen floor
         report = {
-            "status": "ok" if ok else "degraded",
+            "status": "ok" if ok else ("partial" if working else "degraded"),
             "asterisk": servers,
             "database": {
-                "reachable": not degraded,
-                "pending_writes": self.writer.pending if self.writer is not None else 0,
+                "reachable": not failing,
+                "spilling": spilling,
+                "pending_writes": writer.pending if writer is not None else 0,
             },
             "queue_depth": self.queue.qsize(),
             "open_calls": len(self.tracker.calls),

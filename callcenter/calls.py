@@ -54,6 +54,9 @@ _ENDED_MEMORY = 20_000
 # AgentComplete may arrive just after the call's last Hangup (same TCP chunk, a race with
 # channel teardown): a call whose talk has no end yet waits this long in event time for it.
 _COMPLETE_GRACE_S = 2.0
+# Open calls kept per server: a PBX that never sends hang-ups (broken or hostile) makes the
+# oldest be closed as reconstructed instead of growing memory and per-call work without end.
+DEFAULT_MAX_OPEN_PER_SERVER = 5000
 
 CallKey = tuple[str, str]  # (server, linkedid)
 MemberKey = tuple[str, str, str]  # (server, queue, interface)
@@ -96,8 +99,11 @@ class _Resync:
 class Tracker:
     """Folds events from any number of Asterisk servers into calls and agent states."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_open_per_server: int = DEFAULT_MAX_OPEN_PER_SERVER) -> None:
         self.calls: dict[CallKey, Call] = {}
+        self.max_open_per_server = max_open_per_server
+        # Per server, its open calls oldest first: the cap closes the first without a scan.
+        self._server_calls: dict[str, dict[CallKey, None]] = {}
         self.members: dict[MemberKey, Member] = {}
         self.pauses: dict[MemberKey, Pause] = {}
         self.sessions: dict[MemberKey, AgentSession] = {}
@@ -178,11 +184,17 @@ class Tracker:
             call.reconstructed = True
             key = (call.server, call.linkedid)
             self.calls[key] = call
+            # Not capped here (no effects can go out from resume); the next new call caps.
+            self._server_calls.setdefault(call.server, {})[key] = None
             for uniqueid in call.live_channels | {call.uniqueid}:
                 self._by_uniqueid[(call.server, uniqueid)] = call.linkedid
             for visit in call.visits:
                 if visit.open and visit.answered_at is not None and visit.interface:
                     self._connected[(call.server, visit.queue, visit.interface)] = (key, visit)
+
+    def open_per_server(self) -> dict[str, int]:
+        """How many calls are open on each server (O(servers), for /healthz and metrics)."""
+        return {server: len(keys) for server, keys in self._server_calls.items()}
 
     def waiting(self, server: str | None = None) -> Iterator[tuple[Call, Visit]]:
         """Callers waiting in a queue now (entered, not answered, not gone)."""
@@ -209,6 +221,27 @@ class Tracker:
         rs = self._resync.get(key[0])
         if rs is not None:
             rs.touched.add(key)
+
+    def _add(self, call: Call, ts: float, effects: list[Effect]) -> None:
+        """Opens a call; beyond the server's cap its oldest open call is closed, reconstructed."""
+        key = (call.server, call.linkedid)
+        self.calls[key] = call
+        mine = self._server_calls.setdefault(call.server, {})
+        mine[key] = None
+        while len(mine) > max(1, self.max_open_per_server):
+            oldest = self.calls.get(next(iter(mine)))
+            if oldest is None:  # defensive: never loop on a key the tracker no longer holds
+                mine.pop(next(iter(mine)))
+                continue
+            oldest.reconstructed = True
+            self._anomaly(
+                effects,
+                "open_calls_capped",
+                f"more than {self.max_open_per_server} open calls",
+                call.server,
+                oldest.linkedid,
+            )
+            self._finish(oldest, ts, effects)
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -241,7 +274,7 @@ class Tracker:
                 started_at=ts,
                 reconstructed=True,
             )
-            self.calls[key] = call
+            self._add(call, ts, effects)
             self._anomaly(
                 effects,
                 "call_without_start",
@@ -333,6 +366,11 @@ class Tracker:
             self._by_uniqueid.pop((call.server, uniqueid), None)
         call.live_channels.clear()
         self.calls.pop(key, None)
+        mine = self._server_calls.get(call.server)
+        if mine is not None:
+            mine.pop(key, None)
+            if not mine:
+                del self._server_calls[call.server]
         self._finishing.pop(key, None)
         self._pending_queue.pop(key, None)
         self._ended[key] = None
@@ -348,7 +386,7 @@ class Tracker:
             fresh = Call(
                 server=e.server, linkedid=e.chan.linkedid, uniqueid=e.chan.linkedid, started_at=e.ts
             )
-            self.calls[key] = fresh
+            self._add(fresh, e.ts, effects)
             effects.append(CallStarted(fresh))
         call = self._call_for(e.server, e.chan, e.ts, effects)
         if call and e.chan.uniqueid == call.uniqueid and e.chan.exten and _is_number(e.chan.exten):
@@ -743,7 +781,7 @@ class Tracker:
                     started_at=snap.ts - snap.duration_s,
                     reconstructed=True,
                 )
-                self.calls[key] = fresh
+                self._add(fresh, e.ts, effects)
                 effects.append(CallStarted(fresh))
             found = self._call_for(e.server, snap.chan, snap.ts, effects)
             if found is None or snap.chan.uniqueid != found.uniqueid:

@@ -86,6 +86,13 @@ class Settings:
     fastagi_enabled: bool = True
     fastagi_host: str = "127.0.0.1"
     fastagi_port: int = 4573
+    # Who may connect to FastAGI (IPs or networks); empty means loopback plus the addresses of
+    # the configured Asterisk servers. Others are closed before a byte is read.
+    fastagi_allowed_peers: tuple[str, ...] = ()
+    # When set, every AGI URL must carry it: AGI(agi://callcenter:4573/ivr?secret=…,…).
+    fastagi_secret: str = field(default="", repr=False)
+    # A session must name a call that is live on a watched Asterisk server (seen over AMI).
+    fastagi_verify_call: bool = True
     # The IVR menu file (TOML); empty means the packaged Sancaktepe menu.
     ivr_menu: str = ""
     # ---- the agent's desk (callcenter.agentdesk, /agent) ----
@@ -126,6 +133,17 @@ class Settings:
     # the service saw it, and how far back the first reconciliation after a start looks.
     reconcile_hold_seconds: float = 15.0
     reconcile_lookback_seconds: float = 86_400.0
+    # ---- security (docs/security.md) ----
+    # An agent token reads the caller and tickets of the call at its own position, and of the
+    # calls that agent answered or closed in the last this many hours; nothing else.
+    agent_recent_hours: float = 12.0
+    # Open calls kept per Asterisk server; beyond it the oldest is closed as reconstructed (a
+    # PBX that never sends hang-ups cannot exhaust memory).
+    max_open_calls_per_server: int = 5000
+    # HTTP: seconds to send a request's headers (from connecting, or after the last answer on
+    # a kept-alive connection), and the most connections served at once.
+    http_header_timeout: float = 10.0
+    http_max_connections: int = 1000
 
 
 _ENV_PREFIX = "CALLCENTER_"

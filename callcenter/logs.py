@@ -4,14 +4,15 @@ Both structlog loggers and standard-library loggers (panoramisk, aiohttp, asyncp
 through the same processor chain and the same renderer, so the masking cannot be bypassed by a
 library that logs with :mod:`logging`.
 
-Masking rule (:func:`mask_number`): a run of 7 or more ASCII digits, optionally preceded by
+Masking rule (:func:`mask_number`): a run of 7 or more digits (any script), optionally preceded by
 ``+``, is a phone number unless it is glued to a word (``ext05321234567``, ``callers-00000012``,
 ``0000000a`` – channel suffixes are hex), or is part of a decimal number (``1718030610.10`` –
 Uniqueid/Linkedid and timestamps must stay readable for correlation). Of the digits, the first
 ``k`` and the last ``k`` are kept and the middle is replaced by ``***``, with
 ``k = min(4, (n - 3) // 2)`` so that at least three digits are always hidden:
 ``05321234567`` -> ``0532***4567``, ``+905321234567`` -> ``+9053***4567``,
-``2123456`` -> ``21***56``.
+``2123456`` -> ``21***56``. A run that is a size is left alone: followed by a unit
+(``1048576 bytes``, ``5 MiB``) or preceded by a size word (``bytes=1048576``, ``limit: 1048576``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ __all__ = ["configure_logging", "mask_number", "mask_numbers_processor", "mask_v
 
 # Lookbehind: not glued to a word character, a dot (fraction part) or a dash (channel suffix).
 # Lookahead: not followed by a word character (hex suffix) or by ".<digit>" (decimal number).
-_PHONE = re.compile(r"(?<![\w.\-])(\+?)(\d{7,})(?![\w]|\.\d)", re.ASCII)
+# Unicode digits count (a number typed as "٠٥٣٢١٢٣٤٥٦٧" is still a number).
+_PHONE = re.compile(r"(?<![\w.\-])(\+?)(\d{7,})(?![\w]|\.\d)")
+# A digit run that is a size, not a number: "1048576 bytes", "bytes=1048576", "size: 52428800".
+_UNIT_AFTER = re.compile(r"\s?(?:bytes?|[KMG]i?B|B|octets)\b", re.IGNORECASE)
+_SIZE_BEFORE = re.compile(
+    r"(?:bytes?|size|length|len|limit|offset|read|written|sent|received)[\s=:]{1,3}$",
+    re.IGNORECASE,
+)
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -46,6 +54,9 @@ _handler: logging.Handler | None = None
 def _mask_match(match: re.Match[str]) -> str:
     """Masks one matched digit run, keeping the optional leading plus sign."""
     plus, digits = match.group(1), match.group(2)
+    text, start, end = match.string, match.start(), match.end()
+    if _UNIT_AFTER.match(text, end) or _SIZE_BEFORE.search(text, max(0, start - 16), start):
+        return match.group(0)
     keep = min(4, (len(digits) - 3) // 2)
     return f"{plus}{digits[:keep]}***{digits[-keep:]}"
 

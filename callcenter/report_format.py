@@ -82,13 +82,25 @@ def to_dict(report: Report) -> dict[str, Any]:
     }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): agent
+# and queue names come from the PBX, so a text cell starting so is prefixed with a quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A text value a spreadsheet shows as text, never runs as a formula; numbers unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _cell(value: Any) -> Any:
-    """A CSV cell: pauses as "reason=seconds;…", None as empty."""
+    """A CSV cell: pauses as "reason=seconds;…", None as empty, formulas neutralised."""
     if value is None:
         return ""
     if isinstance(value, dict):
-        return ";".join(f"{k}={v}" for k, v in value.items())
-    return value
+        return safe_cell(";".join(f"{k}={v}" for k, v in value.items()))
+    return safe_cell(value)
 
 
 def to_csv(report: Report) -> str:

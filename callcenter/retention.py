@@ -1,21 +1,30 @@
 """KVKK retention: personal data of calls older than ``retention_days`` is anonymised or deleted.
 
 ``retention_mode = "anonymise"`` (the default) keeps every row and every figure the reports are
-made of, and clears what identifies the caller:
+made of, and clears every copy of what identifies the caller or what they said:
 
-* ``calls``: ``caller_number``, ``caller_name`` and ``ivr_digits`` (the keys pressed may spell an
-  ID number); queue, agent, outcome, times, waits and talk stay, so do the report rollups;
+* ``calls``: ``caller_number``, ``caller_name``, ``dialled`` (a call-back dials the citizen),
+  ``ivr_digits`` (the keys pressed may spell an ID number) and ``ivr_vars``; queue, agent,
+  outcome, times, waits and talk stay, so do the report rollups;
 * ``open_calls``: the same fields inside the snapshot of a call that never finished;
-* ``tickets`` whose last activity is older: ``caller_number`` and ``caller_name`` (the
-  reference, category, status and history stay);
+* ``call_dispositions``: the agent's free-text ``note``;
+* ``tickets`` whose last activity is older: ``caller_number``, ``caller_name``, ``note`` and the
+  structured ``fields`` (ID number, address…); the reference, category and status stay;
+* ``ticket_events``: their ``note`` (the history's who, when and which status stay);
 * ``ivr_surveys``: ``caller_number`` (the scores stay); ``survey_callbacks`` that are done;
-* ``webhook_outbox``: the number, name and keys inside old event payloads;
-* ``agent_callbacks`` (agents' call-backs of abandoned callers): deleted, in both modes.
+* ``webhook_outbox``: the whole ``data`` of old event payloads (type and time stay), and in the
+  delivery log the answers' first bytes and error texts (``webhook_attempts``,
+  ``webhook_deliveries``), which may echo them;
+* ``agent_callbacks`` (agents' call-backs of abandoned callers): deleted, in both modes;
+* ``access_log``: old lines are deleted;
+* files in ``spool_dir``: in the reject file (``*.rejected.jsonl``) and the spill file, the
+  personal fields of old records are overwritten in place with ``*`` (same length, so the
+  writer's offsets into the spill file stay valid).
 
-``retention_mode = "delete"`` does the same for tickets, surveys and webhooks, and deletes old
-calls instead (their queue visits and dispositions with them, and open-call snapshots). The
-report rollups follow the calls table (triggers keep them equal), so deleted calls leave the
-reports too: choose anonymise to keep historic figures.
+``retention_mode = "delete"`` does the same for tickets, surveys, webhooks, the access log and
+the files, and deletes old calls instead (their queue visits and dispositions with them, and
+open-call snapshots). The report rollups follow the calls table (triggers keep them equal), so
+deleted calls leave the reports too: choose anonymise to keep historic figures.
 
 A call's age is its end (``ended_at``); ``retention_days = 0`` turns the job off. Work goes in
 short statements over one-day windows of an indexed time column, so no lock is held long; a
@@ -25,9 +34,12 @@ run is idempotent, and an advisory lock lets one instance of several run it at a
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -43,19 +55,18 @@ _ID_WINDOW = 10_000
 FIRST_RUN_DELAY_S = 300.0
 INTERVAL_S = 86_400.0
 
-_CALLS_PERSONAL = "(caller_number IS NOT NULL OR caller_name IS NOT NULL OR ivr_digits <> '')"
+_CALLS_PERSONAL = (
+    "(caller_number IS NOT NULL OR caller_name IS NOT NULL OR ivr_digits <> ''"
+    " OR dialled IS NOT NULL OR ivr_vars <> '{}'::jsonb)"
+)
 _SNAPSHOT_PERSONAL = (
     "(state->>'caller_number' IS NOT NULL OR state->>'caller_name' IS NOT NULL"
-    " OR coalesce(state->>'ivr_digits', '') <> '')"
+    " OR coalesce(state->>'ivr_digits', '') <> '' OR state->>'dialled' IS NOT NULL"
+    " OR coalesce(state->'ivr_vars', '{}'::jsonb) <> '{}'::jsonb)"
 )
-_PAYLOAD_PERSONAL = (
-    "(payload->'data' ?| array['caller_number', 'caller_name', 'caller_e164', 'ivr_digits']"
-    " OR payload->'data'->'ticket' ?| array['caller_number', 'caller_name'])"
-)
-_PAYLOAD_CLEARED = (
-    "payload #- '{data,caller_number}' #- '{data,caller_name}' #- '{data,caller_e164}'"
-    " #- '{data,ivr_digits}' #- '{data,ticket,caller_number}' #- '{data,ticket,caller_name}'"
-)
+_REDACTED = """'{"redacted": true}'::jsonb"""
+_PAYLOAD_PERSONAL = f"(payload->'data' IS DISTINCT FROM {_REDACTED})"
+_PAYLOAD_CLEARED = f"jsonb_set(payload, '{{data}}', {_REDACTED})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +83,31 @@ class _Step:
     where: str
     column: str | None = None
     by_id: bool = False
+    time_column: str = "created_at"  # with ``by_id``: the time that grows with the id
 
 
 _ANONYMISE_CALLS = (
     _Step(
         "calls.anonymised",
         "calls",
-        "SET caller_number = NULL, caller_name = NULL, ivr_digits = ''",
+        "SET caller_number = NULL, caller_name = NULL, ivr_digits = '', dialled = NULL,"
+        " ivr_vars = '{}'",
         f"ended_at < $3 AND {_CALLS_PERSONAL}",
         column="ended_at",
     ),
     _Step(
         "open_calls.anonymised",
         "open_calls",
-        "SET state = state || jsonb_build_object("
-        "'caller_number', NULL, 'caller_name', NULL, 'ivr_digits', '')",
+        "SET state = state || jsonb_build_object('caller_number', NULL, 'caller_name', NULL,"
+        " 'ivr_digits', '', 'dialled', NULL, 'ivr_vars', '{}'::jsonb)",
         f"updated_at < $1 AND {_SNAPSHOT_PERSONAL}",
+    ),
+    _Step(
+        "call_dispositions.notes_cleared",
+        "call_dispositions",
+        "SET note = ''",
+        "created_at < $3 AND note <> ''",
+        column="created_at",
     ),
 )
 _DELETE_CALLS = (
@@ -105,10 +125,20 @@ _ALWAYS = (
     _Step(
         "tickets.anonymised",
         "tickets",
-        "SET caller_number = NULL, caller_name = NULL",
+        "SET caller_number = NULL, caller_name = NULL, note = '', fields = '{}'",
         "coalesce(closed_at, updated_at) < $3"
-        " AND (caller_number IS NOT NULL OR caller_name IS NOT NULL)",
+        " AND (caller_number IS NOT NULL OR caller_name IS NOT NULL OR note <> ''"
+        " OR fields <> '{}'::jsonb)",
         column="created_at",
+    ),
+    _Step(
+        "ticket_events.notes_cleared",
+        "ticket_events",
+        "SET note = ''",
+        "at < $3 AND note <> ''",
+        column="id",
+        by_id=True,
+        time_column="at",
     ),
     _Step(
         "ivr_surveys.anonymised",
@@ -138,6 +168,23 @@ _ALWAYS = (
         column="id",
         by_id=True,
     ),
+    _Step(
+        "webhook_attempts.answers_cleared",
+        "webhook_attempts",
+        "SET response = '', error = NULL",
+        "at < $3 AND (response <> '' OR error IS NOT NULL)",
+        column="id",
+        by_id=True,
+        time_column="at",
+    ),
+    _Step(
+        "webhook_deliveries.errors_cleared",
+        "webhook_deliveries",
+        "SET last_error = NULL",
+        "last_error IS NOT NULL"
+        " AND coalesce(last_attempt_at, first_attempt_at, next_attempt_at) < $1",
+    ),
+    _Step("access_log.deleted", "access_log", "DELETE", "at < $3", column="at"),
 )
 
 
@@ -184,8 +231,12 @@ async def run_retention(
     mode: str,
     dry_run: bool = False,
     now: datetime | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
 ) -> RetentionReport:
-    """Anonymises or deletes what is older than ``days`` (counts only, with ``dry_run``)."""
+    """Anonymises or deletes what is older than ``days`` (counts only, with ``dry_run``).
+
+    With ``spool_dir``, old records in its spill and reject files are scrubbed too.
+    """
     check(days, mode)
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     report = RetentionReport(mode, days, cutoff, dry_run)
@@ -199,6 +250,9 @@ async def run_retention(
         try:
             for step in steps(mode):
                 report.rows[step.name] = await _run_step(conn, step, cutoff, dry_run)
+            if spool_dir:
+                for path, count in scrub_spool(Path(spool_dir), cutoff, dry_run).items():
+                    report.rows[f"file:{path.name}"] = count
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK)
     log.info("retention_done", **report.to_dict())
@@ -216,7 +270,8 @@ async def _run_step(conn: Any, step: _Step, cutoff: datetime, dry_run: bool) -> 
         lo = await conn.fetchval(f"SELECT min(id) FROM {step.table}")
         while lo is not None:
             oldest = await conn.fetchval(
-                f"SELECT created_at FROM {step.table} WHERE id >= $1 ORDER BY id LIMIT 1", lo
+                f"SELECT {step.time_column} FROM {step.table} WHERE id >= $1 ORDER BY id LIMIT 1",
+                lo,
             )
             if oldest is None or oldest >= cutoff:
                 break
@@ -246,6 +301,118 @@ async def _statement(
     return int(str(status).rsplit(" ", 1)[-1])
 
 
+# ---- spill and reject files ---------------------------------------------------------------
+
+# Fields of a spilled or rejected call record that identify the caller or carry what they said.
+_RECORD_PERSONAL = ("caller_number", "caller_name", "dialled", "ivr_digits", "ivr_vars")
+_LINE_PERSONAL = ("repr", "error")  # free text about a record: may quote any of it
+
+
+def _stars(value: Any, ascii: bool = False) -> Any:
+    """The value with every string replaced by ``*`` of the same encoded JSON length."""
+    if isinstance(value, str):
+        encoded = json.dumps(value, ensure_ascii=ascii).encode("utf-8")
+        return "*" * (len(encoded) - 2)
+    if isinstance(value, dict):
+        return {k: _stars(v, ascii) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stars(v, ascii) for v in value]
+    return value
+
+
+def _line_time(line: dict[str, Any]) -> float | None:
+    data = line.get("data")
+    if isinstance(data, dict):
+        for key in ("ended_at", "started_at"):
+            if isinstance(data.get(key), int | float):
+                return float(data[key])
+    return None
+
+
+def _scrubbed(line: dict[str, Any], ascii: bool) -> dict[str, Any] | None:
+    """The line with its personal fields starred, or None if it holds none."""
+    out = dict(line)
+    changed = False
+    data = line.get("data")
+    if isinstance(data, dict) and line.get("kind") in ("call", "open"):
+        new = dict(data)
+        for key in _RECORD_PERSONAL:
+            starred = _stars(new.get(key), ascii)
+            if new.get(key) not in (None, "", {}, []) and starred != new[key]:
+                new[key] = starred
+                changed = True
+        out["data"] = new
+    for key in _LINE_PERSONAL:
+        if isinstance(out.get(key), str) and _stars(out[key], ascii) != out[key]:
+            out[key] = _stars(out[key], ascii)
+            changed = True
+    return out if changed else None
+
+
+def _same_length(line: dict[str, Any], raw: bytes) -> bytes | None:
+    """The scrubbed line in the encoding that gives ``raw``'s length (the writer's, or ASCII)."""
+    for ascii in (False, True):
+        new = _scrubbed(line, ascii)
+        if new is None:
+            return b""
+        text = (json.dumps(new, ensure_ascii=ascii, allow_nan=False) + "\n").encode("utf-8")
+        if len(text) == len(raw):
+            return text
+    return None
+
+
+def scrub_spool(directory: Path, cutoff: datetime, dry_run: bool = False) -> dict[Path, int]:
+    """Stars the personal fields of old records in the spool's JSON-lines files, in place.
+
+    Every line keeps its exact length, so a writer appending meanwhile, or holding an offset
+    into the spill file, is not disturbed. A line without a time is judged by the file's age.
+    Returns the lines changed (or that would change) per file.
+    """
+    changed: dict[Path, int] = {}
+    if not directory.is_dir():
+        return changed
+    limit = cutoff.timestamp()
+    for path in sorted(directory.glob("*.jsonl")):
+        try:
+            changed[path] = _scrub_file(path, limit, dry_run)
+        except OSError as exc:
+            log.error("retention_file_failed", path=str(path), error=repr(exc))
+    return changed
+
+
+def _scrub_file(path: Path, limit: float, dry_run: bool) -> int:
+    count = 0
+    file_old = path.stat().st_mtime < limit
+    with path.open("rb" if dry_run else "r+b") as fh:
+        offset = 0
+        for raw in iter(fh.readline, b""):
+            start, offset = offset, offset + len(raw)
+            if not raw.endswith(b"\n"):
+                break  # a line being appended right now
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(line, dict):
+                continue
+            when = _line_time(line)
+            if (when is None and not file_old) or (when is not None and when >= limit):
+                continue
+            text = _same_length(line, raw)
+            if text == b"":
+                continue  # nothing personal left in it
+            if text is None:
+                log.warning("retention_line_not_scrubbed", path=str(path), offset=start)
+                continue
+            count += 1
+            if not dry_run:
+                fh.seek(start)
+                fh.write(text)
+                fh.flush()
+                fh.seek(offset)
+    return count
+
+
 async def retention_loop(
     pool: Callable[[], Any],
     days: int,
@@ -254,12 +421,13 @@ async def retention_loop(
     first_delay: float | None = None,
     interval: float | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    spool_dir: str | None = None,
 ) -> None:
     """Runs the job after ``first_delay`` seconds and then every ``interval``; never raises."""
     await sleep(FIRST_RUN_DELAY_S if first_delay is None else first_delay)
     while True:
         try:
-            await run_retention(pool(), days=days, mode=mode)
+            await run_retention(pool(), days=days, mode=mode, spool_dir=spool_dir)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the database is away: try again at the next interval

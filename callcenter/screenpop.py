@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -57,6 +57,8 @@ SELECT
      FROM tickets WHERE caller_number = $3 AND status IN ('open', 'in_progress')
      ORDER BY created_at DESC LIMIT 10) t) AS tickets
 """
+# History fetches in flight ahead of the ring (see ScreenPop._prefetch).
+PREFETCH_LIMIT = 50
 _STAGE_ORDER = {"ringing": 0, "connected": 1, "ended": 2, "cancel": 2}
 
 
@@ -106,16 +108,24 @@ class ScreenPop:
         self._recent_limit = recent_limit
         self.pops = 0
         self.menu = _ivr_menu(settings)
+        # Live calls by their caller's number as received (digits only: parsing every new
+        # number would cost a flood dearly), so /pop?number= is O(spellings), never a scan of
+        # every open call on the event loop; a lookup tries every spelling of the number.
+        self._by_number: dict[str, dict[tuple[str, str], Call]] = {}
+        self._number_of: dict[tuple[str, str], str] = {}
+        self._fetching = 0  # history fetches in flight
 
     # ---- effects in --------------------------------------------------------------------
 
     def __call__(self, effects: list[Effect]) -> None:
         """Handles a batch of effects; never blocks."""
         for effect in effects:
+            if isinstance(effect, CallStarted | QueueJoined | AgentOffered | CallAnswered):
+                self._index(effect.call)
             if isinstance(effect, CallStarted | QueueJoined):
                 self._prefetch(effect.call)
             elif isinstance(effect, AgentOffered):
-                self._prefetch(effect.call)
+                self._prefetch(effect.call, ringing=True)
                 self._cancel_others(effect.call, effect.visit, ended_only=True)
                 self._push("ringing", effect.call, effect.visit, effect.offer)
             elif isinstance(effect, CallAnswered):
@@ -128,16 +138,58 @@ class ScreenPop:
             elif isinstance(effect, CallEnded):
                 self._finish(effect.call)
 
-    def _prefetch(self, call: Call) -> None:
-        """Starts fetching the caller's history once their number is known."""
+    def _index(self, call: Call) -> None:
+        """Files a live call under its caller's number (again, if the number changed)."""
+        key = (call.server, call.linkedid)
+        number = _digits(call.caller_number)
+        old = self._number_of.get(key)
+        if old == number:
+            return
+        if old is not None:
+            self._unindex(key)
+        if number:
+            self._by_number.setdefault(number, {})[key] = call
+            self._number_of[key] = number
+
+    def _unindex(self, key: tuple[str, str]) -> None:
+        number = self._number_of.pop(key, None)
+        if number is not None:
+            calls = self._by_number.get(number, {})
+            calls.pop(key, None)
+            if not calls:
+                self._by_number.pop(number, None)
+
+    def live_by_number(self, number: str | None) -> list[Call]:
+        """The live calls from this number (any spelling), newest first."""
+        found: dict[tuple[str, str], Call] = {}
+        for spelling in {_digits(v) for v in number_variants(number, self.region)}:
+            for key, call in self._by_number.get(spelling, {}).items():
+                if call.ended_at is None:
+                    found[key] = call
+        return sorted(found.values(), key=lambda c: c.started_at, reverse=True)
+
+    def _prefetch(self, call: Call, *, ringing: bool = False) -> None:
+        """Starts fetching the caller's history once their number is known.
+
+        Ahead of the ring, at most ``PREFETCH_LIMIT`` fetches run at once: a flood of calls
+        (a hostile PBX) must not become a flood of queries and tasks. A ringing call always
+        gets its fetch.
+        """
         key = (call.server, call.linkedid)
         if key in self._history or not call.caller_number or self._pool() is None:
+            return
+        if not ringing and self._fetching >= PREFETCH_LIMIT:
             return
         task = asyncio.get_running_loop().create_task(
             caller_history(self._pool(), call.caller_number, self.region)
         )
-        task.add_done_callback(_log_failure)
+        self._fetching += 1
+        task.add_done_callback(self._fetched)
         self._history[key] = task
+
+    def _fetched(self, task: asyncio.Task[History]) -> None:
+        self._fetching -= 1
+        _log_failure(task)
 
     def _ready_history(self, call: Call) -> tuple[History, bool]:
         """The history if it has arrived, and whether it is still pending."""
@@ -224,6 +276,7 @@ class ScreenPop:
 
     def _finish(self, call: Call) -> None:
         """Forgets a finished call's pop state and keeps it for dispositions and /pop."""
+        self._unindex((call.server, call.linkedid))
         task = self._history.pop((call.server, call.linkedid), None)
         if task is not None and not task.done():
             task.cancel()
@@ -236,6 +289,21 @@ class ScreenPop:
             self.ended.popitem(last=False)
 
     # ---- lookups -----------------------------------------------------------------------
+
+    def lookup(
+        self,
+        live: Mapping[tuple[str, str], Call],
+        servers: Iterable[str],
+        linkedid: str,
+        server: str | None = None,
+    ) -> Call | None:
+        """A live (from the tracker's ``live`` map) or recently ended call, by key: no scan."""
+        names = [server] if server else list(servers)
+        for name in names:
+            call = live.get((name, linkedid)) or self.ended.get((name, linkedid))
+            if call is not None:
+                return call
+        return None
 
     def find(self, calls: Iterable[Call], linkedid: str, server: str | None = None) -> Call | None:
         """A live (from ``calls``) or recently ended call by linkedid."""
@@ -255,6 +323,11 @@ def _ivr_menu(settings: Settings) -> IvrMenu | None:
     except MenuError as exc:
         log.warning("screenpop_menu_unreadable", error=str(exc).splitlines()[0])
         return None
+
+
+def _digits(raw: str | None) -> str:
+    """A number as its digits (and a leading +), the key of the live-call index."""
+    return "".join(ch for ch in raw or "" if ch.isdigit() or ch == "+")
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -43,7 +43,9 @@ def main(args: argparse.Namespace) -> int:
     async def go() -> dict[str, object]:
         pool = await create_pool(settings.database_url, min_size=1, max_size=1)
         try:
-            report = await run_retention(pool, days=days, mode=mode, dry_run=args.dry_run)
+            report = await run_retention(
+                pool, days=days, mode=mode, dry_run=args.dry_run, spool_dir=settings.spool_dir
+            )
         finally:
             await pool.close()
         return report.to_dict()

@@ -127,12 +127,13 @@ async def run_agi_session(
     *,
     hangup_after: int | None = None,
     limit_s: float = 10.0,
+    local_addr: tuple[str, int] | None = None,
 ) -> list[str]:
     """Plays Asterisk's side of one FastAGI session; returns the commands the IVR sent."""
     caller = _Caller(digits)
     commands: list[str] = []
     async with asyncio.timeout(limit_s):
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, local_addr=local_addr)
         try:
             block = "".join(f"{k}: {v}\n" for k, v in env.items()) + "\n"
             writer.write(block.encode("utf-8"))

@@ -8,15 +8,23 @@ Routes (the path of ``agi://callcenter:4573/<route>``; arguments after it in the
 
 A session that breaks (half a header, a stall, garbage, a hang-up) ends alone: the header has a
 deadline and a size limit, every answer a deadline, and nothing here blocks the event loop.
+
+Nobody is trusted by default (docs/security.md): a connection from a peer outside
+``allowed_peers`` is closed before a byte is read; with a ``secret``, the AGI URL must carry it
+(``agi://callcenter:4573/ivr?secret=…``); with ``call_exists``, the call the session names must
+be a live call on an Asterisk server this service watches over AMI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import date
+from urllib.parse import parse_qs
 
 import structlog
 
@@ -93,6 +101,26 @@ async def _say(channel: AgiChannel, sound: Sound, escape: str) -> str:
     return await channel.stream_file(sound.sound, escape)
 
 
+_REFUSED = ("peer_refused", "bad_secret", "unknown_call")
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_peers(peers: Iterable[str]) -> list[IpNetwork]:
+    """Addresses and networks (``10.0.0.5``, ``10.0.0.0/24``); ValueError names a bad one."""
+    nets = []
+    for peer in peers:
+        try:
+            nets.append(ipaddress.ip_network(peer.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {peer!r}") from None
+    return nets
+
+
+def _host(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+
+
 class FastAgiServer:
     """Serves the IVR routes to Asterisk; one task per connection, all bounded."""
 
@@ -107,6 +135,10 @@ class FastAgiServer:
         request_timeout: float = 10.0,
         max_header_bytes: int = 16384,
         stats: IvrStats | None = None,
+        allowed_peers: Iterable[str] | None = None,
+        secret: str = "",
+        call_exists: Callable[[CallInfo], bool] | None = None,
+        verify_wait_s: float = 2.0,
     ) -> None:
         self.menu = menu
         self.desk = desk
@@ -117,6 +149,12 @@ class FastAgiServer:
         self.request_timeout = request_timeout
         self.max_header_bytes = max_header_bytes
         self.stats = stats or IvrStats()
+        # None: any peer (tests that drive the server directly); the service always passes a list.
+        self.allowed_peers = None if allowed_peers is None else parse_peers(allowed_peers)
+        self.secret = secret
+        self.call_exists = call_exists
+        # The AGI may connect a moment before the AMI events of its channel are processed.
+        self.verify_wait_s = verify_wait_s
         self.server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self._routes: dict[str, Callable[[AgiChannel, CallInfo], Awaitable[None]]] = {
@@ -169,12 +207,21 @@ class FastAgiServer:
         reason: str | None = None
         route = "?"
         try:
-            reason, env = await self._read_header(reader)
+            reason, env = None, None
+            if not self._peer_allowed(writer.get_extra_info("peername")):
+                reason = "peer_refused"
+            else:
+                reason, env = await self._read_header(reader)
             if env is not None:
-                route = env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+                script, _, query = env.get("agi_network_script", "").partition("?")
+                route = script.strip("/")
                 handler = self._routes.get(route)
                 if handler is None:
                     reason = "no_route"
+                elif not self._secret_ok(query):
+                    reason = "bad_secret"
+                elif not await self._call_known(call_info(env, self.today())):
+                    reason = "unknown_call"
                 else:
                     self.stats.sessions[route] += 1
                     call = call_info(env, self.today())
@@ -195,13 +242,47 @@ class FastAgiServer:
             self.stats.active -= 1
             if reason is not None:
                 self.stats.broken[reason] += 1
-                log.info("fastagi_session_broken", reason=reason, route=route)
+                if reason in _REFUSED:
+                    log.warning("fastagi_refused", reason=reason, peer=_host(writer))
+                else:
+                    log.info("fastagi_session_broken", reason=reason, route=route)
             writer.close()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await writer.wait_closed()
             structlog.contextvars.unbind_contextvars("linkedid", "route")
             self._sessions.discard(task)
+
+    def _peer_allowed(self, peer: object) -> bool:
+        """Whether the connecting address is one of the allowed peers."""
+        if self.allowed_peers is None:
+            return True
+        try:
+            address = ipaddress.ip_address(peer[0])  # type: ignore[index]
+        except (TypeError, ValueError, IndexError):
+            return False  # a Unix socket or no address at all: not a PBX we know
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allowed_peers)
+
+    def _secret_ok(self, query: str) -> bool:
+        """Whether the AGI URL carries the configured secret (always, when none is set)."""
+        if not self.secret:
+            return True
+        given = parse_qs(query).get("secret", [""])[0]
+        return hmac.compare_digest(given.encode(), self.secret.encode())
+
+    async def _call_known(self, call: CallInfo) -> bool:
+        """Whether the session's call is live on a watched PBX (waits briefly for its events)."""
+        if self.call_exists is None:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.verify_wait_s
+        while not self.call_exists(call):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def _read_header(
         self, reader: asyncio.StreamReader

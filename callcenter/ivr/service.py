@@ -87,7 +87,14 @@ async def start_ivr(
     menu = load_menu(settings.ivr_menu or None, known_categories=codes)
     zone = local_zone(getattr(settings, "timezone", "Europe/Istanbul"))
     desk = desk or PgTicketDesk(service.pool, settings)
-    server = FastAgiServer(menu, desk, today=local_today(zone))
+    server = FastAgiServer(
+        menu,
+        desk,
+        today=local_today(zone),
+        allowed_peers=await allowed_peers(settings),
+        secret=getattr(settings, "fastagi_secret", ""),
+        call_exists=_call_check(service),
+    )
     await server.start(settings.fastagi_host, settings.fastagi_port, sock)
     runtime = IvrRuntime(server, menu)
     # Call-backs originate over the first Asterisk server's AMI link.
@@ -101,6 +108,42 @@ async def start_ivr(
         )
     log.info("ivr_started", menu=menu.source, callbacks=runtime.dialer is not None)
     return runtime
+
+
+LOOPBACK = ("127.0.0.0/8", "::1")
+
+
+async def allowed_peers(settings: Any) -> list[str]:
+    """``fastagi_allowed_peers``, or loopback plus the addresses of the configured PBXs."""
+    configured = tuple(getattr(settings, "fastagi_allowed_peers", ()))
+    if configured:
+        return list(configured)
+    peers = list(LOOPBACK)
+    loop = asyncio.get_running_loop()
+    for server in settings.asterisk:
+        try:
+            infos = await asyncio.wait_for(loop.getaddrinfo(server.host, None), 5.0)
+        except (OSError, TimeoutError) as exc:
+            log.warning("fastagi_peer_unresolved", server=server.name, error=str(exc))
+            continue
+        peers.extend(str(info[4][0]) for info in infos)
+    return sorted(set(peers))
+
+
+def _call_check(service: Any) -> Callable[[Any], bool] | None:
+    """A check that a session's call is live on a watched PBX (None: nothing to check against)."""
+    tracker = getattr(service, "tracker", None)
+    if tracker is None or not getattr(service.settings, "fastagi_verify_call", True):
+        return None
+    names = [s.name for s in service.settings.asterisk]
+
+    def exists(call: Any) -> bool:
+        return any(
+            (name, call.linkedid) in tracker.calls or (name, call.uniqueid) in tracker.calls
+            for name in names
+        )
+
+    return exists
 
 
 async def start_fastagi(service: Any) -> FastAgiServer:

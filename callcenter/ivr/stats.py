@@ -25,6 +25,9 @@ BROKEN_REASONS = (
     "timeout",  # Asterisk stopped answering
     "connection",  # the connection broke
     "error",  # a bug of ours (logged with its traceback)
+    "peer_refused",  # the peer is not an allowed Asterisk host (fastagi_allowed_peers)
+    "bad_secret",  # the AGI URL lacks the configured fastagi_secret
+    "unknown_call",  # the call is not live on any Asterisk server this service watches
 )
 
 

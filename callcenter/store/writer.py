@@ -217,6 +217,16 @@ class CallWriter:
         return len(self._buffer) + inflight + self._spill_lines
 
     @property
+    def failing(self) -> bool:
+        """Whether the last flush to the database failed (it is unreachable or refusing)."""
+        return self._last_failed
+
+    @property
+    def spilling(self) -> bool:
+        """Whether records are waiting in the spill file (the buffer overflowed)."""
+        return self._spilling
+
+    @property
     def degraded(self) -> bool:
         """Whether the last flush failed or records are waiting on disk."""
         return self._last_failed or self._spilling

@@ -12,15 +12,17 @@ from aiohttp import WSMsgType, web
 
 from callcenter.categories import categories
 from callcenter.model import Call
-from callcenter.popup import build_pop, normalize_number
+from callcenter.popup import build_pop
 from callcenter.screenpop import ScreenPop, caller_history, topics_for
 from callcenter.web import pop_page
+from callcenter.web.access import AgentCalls, AgentScope, log_access
 from callcenter.web.auth import json_error, require
 from callcenter.web.hub import Hub
 from callcenter.web.server import SERVICE
 
 HUB = web.AppKey("agent_hub", Hub)
 SCREENPOP = web.AppKey("screenpop", ScreenPop)
+AGENT_CALLS = web.AppKey("agent_calls", AgentCalls)
 _STATIC = {
     "/agent": ("agent.html", "text/html"),
     "/agent/agent.js": ("agent.js", "text/javascript"),
@@ -48,6 +50,8 @@ async def ws_agent(request: web.Request) -> web.WebSocketResponse:
         # aiohttp would answer a plain GET with a text/plain 400; API errors are JSON.
         raise json_error(400, "bad_request", "a WebSocket endpoint: connect with Upgrade")
     await ws.prepare(request)
+    # The pops that follow carry callers' data: who watches which screen is audited.
+    await log_access(request, principal, "pops.stream", ",".join(topics))
     client = hub.add(ws, topics)
     settings = request.app[SERVICE].settings
     client.offer(
@@ -74,28 +78,45 @@ async def ws_agent(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def _find_by_number(calls: list[Call], number: str, region: str) -> Call | None:
-    """The newest live call from this number."""
-    key = normalize_number(number, region)
-    matches = [c for c in calls if normalize_number(c.caller_number, region) == key]
-    return max(matches, key=lambda c: c.started_at) if matches else None
+def find_live(request: web.Request, linkedid: str, server: str | None) -> Call | None:
+    """A live or recently ended call by linkedid, looked up by key (no scan of open calls)."""
+    service = request.app[SERVICE]
+    names = [s.name for s in service.settings.asterisk]
+    return request.app[SCREENPOP].lookup(service.tracker.calls, names, linkedid, server)
+
+
+_POP_DENIED = "agents see the pop of the calls at their own position and their recent calls only"
 
 
 async def pop(request: web.Request) -> web.Response:
     """The pop for ``?linkedid=`` or ``?number=`` as HTML (``format=json`` for JSON)."""
-    await require(request)
+    principal = await require(request)
     service = request.app[SERVICE]
     screenpop = request.app[SCREENPOP]
     region = service.settings.phone_region
     linkedid, number = request.query.get("linkedid"), request.query.get("number")
-    live = list(service.tracker.calls.values())
+    server = request.query.get("server") or None
+    target = f"linkedid={linkedid}" if linkedid else f"number={number or ''}"
+    if principal.role == "agent":
+        # The same 403 whether the call exists or not: nothing to enumerate.
+        scope = AgentScope(request, principal)
+        allowed = bool(linkedid or number) and (
+            await scope.may_see_call(linkedid, server)
+            if linkedid
+            else await scope.may_see_number(number)
+        )
+        if not allowed:
+            await log_access(request, principal, "pop.read", target, allowed=False, status=403)
+            raise json_error(403, "forbidden", _POP_DENIED)
     call = None
     if linkedid:
-        call = screenpop.find(live, linkedid, request.query.get("server"))
+        call = find_live(request, linkedid, server)
     if call is None and number:
-        call = _find_by_number(live, number, region) or Call("", "", "", 0.0, caller_number=number)
+        live = screenpop.live_by_number(number)
+        call = live[0] if live else Call("", "", "", 0.0, caller_number=number)
     if call is None:
         raise json_error(404, "not_found", "no such call: pass ?linkedid= or ?number=")
+    await log_access(request, principal, "pop.read", target)
     try:
         recent, tickets = await asyncio.wait_for(
             caller_history(service.pool, call.caller_number, region), 5.0
@@ -135,6 +156,7 @@ async def static(request: web.Request) -> web.Response:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Subscribes the screen-pop to the service while the app runs."""
     app[SERVICE].subscribe(app[SCREENPOP])
+    app[SERVICE].subscribe(app[AGENT_CALLS])
     yield
 
 
@@ -149,6 +171,7 @@ def setup(app: web.Application) -> None:
     hub = Hub()
     app[HUB] = hub
     app[SCREENPOP] = ScreenPop(hub, lambda: service.pool, service.settings)
+    app[AGENT_CALLS] = AgentCalls(service.settings.phone_region)
     app.router.add_get("/ws/agent", ws_agent)
     app.router.add_get("/pop", pop)
     for path in _STATIC:

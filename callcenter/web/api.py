@@ -24,6 +24,7 @@ from callcenter.tickets import (
     survey_candidates,
 )
 from callcenter.web import api_webhooks
+from callcenter.web.access import AgentScope, log_access, read_access_log
 from callcenter.web.api_common import body_of, int_query, json_errors, ok, text_field, ticket_error
 from callcenter.web.auth import json_error, require
 from callcenter.web.openapi import document
@@ -50,16 +51,14 @@ def _from_call(call: Call) -> CallInfo:
 async def find_call(request: web.Request, linkedid: str, server: str | None) -> CallInfo | None:
     """A call in progress, just ended, or in the call log."""
     service = request.app[SERVICE]
-    from callcenter.web.agent import SCREENPOP
+    from callcenter.web.agent import SCREENPOP, find_live
 
-    live = list(service.tracker.calls.values())
-    screenpop = request.app.get(SCREENPOP)
-    if screenpop is not None:
-        call = screenpop.find(live, linkedid, server)
+    call: Call | None
+    if request.app.get(SCREENPOP) is not None:
+        call = find_live(request, linkedid, server)
     else:
-        call = next(
-            (c for c in live if c.linkedid == linkedid and server in (None, c.server)), None
-        )
+        names = [server] if server else [s.name for s in service.settings.asterisk]
+        call = next((c for n in names if (c := service.tracker.calls.get((n, linkedid)))), None)
     if call is not None:
         return _from_call(call)
     row = await service.pool.fetchrow(
@@ -131,7 +130,7 @@ async def list_categories(request: web.Request) -> web.Response:
 
 async def tickets_index(request: web.Request) -> web.Response:
     """Tickets, newest first; filters: status, number, category; paging with ``before``."""
-    await require(request, "supervisor", "admin", "integration")
+    principal = await require(request, "supervisor", "admin", "integration")
     status = request.query.get("status") or None
     if status is not None and status not in STATUSES:
         raise json_error(400, "bad_query", f"status must be one of {', '.join(STATUSES)}")
@@ -144,6 +143,7 @@ async def tickets_index(request: web.Request) -> web.Response:
         before_id=int_query(request, "before", None, top=2**62),
         limit=int_query(request, "limit", 50) or 50,
     )
+    await log_access(request, principal, "tickets.list", request.query_string)
     return ok({"tickets": [t.to_dict() for t in found]})
 
 
@@ -180,13 +180,42 @@ async def ticket_create(request: web.Request) -> web.Response:
     return ok({**ticket.to_dict(), "merged": ticket.merged}, 200 if ticket.merged else 201)
 
 
+_TICKET_DENIED = "agents read only the tickets of the calls at their position and their recent ones"
+
+
 async def ticket_show(request: web.Request) -> web.Response:
-    """One ticket with its calls."""
-    await require(request, "agent", "supervisor", "admin", "integration")
-    ticket = await get_ticket(request.app[SERVICE].pool, request.match_info["reference"])
-    if ticket is None:
-        raise json_error(404, "not_found", f"no ticket {request.match_info['reference']!r}")
-    return ok(ticket.to_dict())
+    """One ticket with its calls; an agent only a ticket of its own calls (else 403)."""
+    principal = await require(request, "agent", "supervisor", "admin", "integration")
+    reference = request.match_info["reference"]
+    ticket = await get_ticket(request.app[SERVICE].pool, reference)
+    shown = ticket.to_dict() if ticket is not None else None
+    if principal.role == "agent":
+        # Not found and not yours answer alike: sequential references cannot be enumerated.
+        if shown is None or not await AgentScope(request, principal).may_see_ticket(shown):
+            await log_access(
+                request, principal, "ticket.read", reference, allowed=False, status=403
+            )
+            raise json_error(403, "forbidden", _TICKET_DENIED)
+    if shown is None:
+        await log_access(request, principal, "ticket.read", reference, status=404)
+        raise json_error(404, "not_found", f"no ticket {reference!r}")
+    await log_access(request, principal, "ticket.read", reference)
+    return ok(shown)
+
+
+async def access_log(request: web.Request) -> web.Response:
+    """The access log (who read which personal data), newest first; supervisors and admins."""
+    principal = await require(request, "supervisor", "admin")
+    rows = await read_access_log(
+        request.app[SERVICE].pool,
+        principal=request.query.get("principal") or None,
+        action=request.query.get("action") or None,
+        denied_only=request.query.get("denied") in ("1", "true"),
+        before_id=int_query(request, "before", None, top=2**62),
+        limit=int_query(request, "limit", 100, top=1000) or 100,
+    )
+    await log_access(request, principal, "access_log.read")
+    return ok({"entries": rows})
 
 
 async def ticket_set_status(request: web.Request) -> web.Response:
@@ -209,9 +238,11 @@ async def ticket_set_status(request: web.Request) -> web.Response:
 
 async def surveys(request: web.Request) -> web.Response:
     """Resolved tickets whose caller may be asked for feedback."""
-    await require(request, "admin", "integration")
+    principal = await require(request, "admin", "integration")
     limit = int_query(request, "limit", 100) or 100
-    return ok({"candidates": await survey_candidates(request.app[SERVICE].pool, limit)})
+    found = await survey_candidates(request.app[SERVICE].pool, limit)
+    await log_access(request, principal, "surveys.candidates", f"limit={limit}")
+    return ok({"candidates": found})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -232,4 +263,5 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/tickets/{reference}", ticket_show)
     r.add_post("/api/tickets/{reference}/status", ticket_set_status)
     r.add_get("/api/surveys/candidates", surveys)
+    r.add_get("/api/access-log", access_log)
     api_webhooks.setup(app)

@@ -41,15 +41,34 @@ def ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=dumps)
 
 
-def has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character anywhere (PostgreSQL text cannot store one)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
+def _is_bad_text(text: str) -> bool:
+    """Whether a string cannot be stored: a NUL, or a lone surrogate (not encodable as UTF-8)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
     return False
+
+
+def bad_text(value: Any) -> str | None:
+    """Why a JSON value cannot be stored as text (NUL, lone surrogate ``"\\ud800"``), or None."""
+    if isinstance(value, str):
+        if not _is_bad_text(value):
+            return None
+        return "a NUL character" if "\x00" in value else "a lone UTF-16 surrogate (\\ud800-\\udfff)"
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        reason = bad_text(item)
+        if reason is not None:
+            return reason
+    return None
 
 
 async def body_of(request: web.Request) -> dict[str, Any]:
@@ -62,8 +81,9 @@ async def body_of(request: web.Request) -> dict[str, Any]:
         raise json_error(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise json_error(400, "bad_json", "the body must be a JSON object")
-    if has_nul(data):
-        raise json_error(400, "bad_json", "the body contains a NUL character")
+    reason = bad_text(data)
+    if reason is not None:
+        raise json_error(400, "bad_json", f"the body contains {reason}")
     return data
 
 

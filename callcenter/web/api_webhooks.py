@@ -14,7 +14,8 @@ from aiohttp import web
 
 from callcenter.dispositions import CallbackTickets
 from callcenter.tickets import TicketError, set_status
-from callcenter.web.api_common import has_nul, int_query, ok, ticket_error
+from callcenter.web.access import log_access
+from callcenter.web.api_common import bad_text, int_query, ok, ticket_error
 from callcenter.web.auth import json_error, require
 from callcenter.web.server import SERVICE
 from callcenter.webhooks import (
@@ -55,8 +56,9 @@ async def ticket_status_in(request: web.Request) -> web.Response:
         body = json.loads(raw)
     except (ValueError, RecursionError):
         raise json_error(400, "bad_json", "the body is not valid JSON") from None
-    if has_nul(body):
-        raise json_error(400, "bad_json", "the body contains a NUL character")
+    reason = bad_text(body)
+    if reason is not None:
+        raise json_error(400, "bad_json", f"the body contains {reason}")
     data = body.get("data", body) if isinstance(body, dict) else None
     if not isinstance(data, dict) or not data.get("reference") or not data.get("status"):
         raise json_error(400, "missing_field", "data.reference and data.status are required")
@@ -87,7 +89,7 @@ async def ticket_status_in(request: web.Request) -> web.Response:
 
 async def deliveries_index(request: web.Request) -> web.Response:
     """The delivery log, newest first; filters: state, subscription, event_type, before."""
-    await require(request, "admin", "integration")
+    principal = await require(request, "admin", "integration")
     state = request.query.get("state") or None
     if state is not None and state not in STATES:
         raise json_error(400, "bad_query", f"state must be one of {', '.join(STATES)}")
@@ -99,6 +101,7 @@ async def deliveries_index(request: web.Request) -> web.Response:
         before_id=int_query(request, "before", None, top=2**62),
         limit=int_query(request, "limit", 50) or 50,
     )
+    await log_access(request, principal, "deliveries.list", request.query_string)
     return ok({"deliveries": found})
 
 
@@ -112,10 +115,11 @@ def _delivery_id(request: web.Request) -> int:
 
 async def delivery_show(request: web.Request) -> web.Response:
     """One delivery with its payload and every attempt."""
-    await require(request, "admin", "integration")
+    principal = await require(request, "admin", "integration")
     found = await get_delivery(request.app[SERVICE].pool, _delivery_id(request))
     if found is None:
         raise json_error(404, "not_found", "no such delivery")
+    await log_access(request, principal, "delivery.read", request.match_info["id"])
     return ok(found)
 
 

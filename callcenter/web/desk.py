@@ -39,6 +39,7 @@ from callcenter.logs import mask_number
 from callcenter.model import Effect, Member, MemberChanged, VisitEnded
 from callcenter.popup import normalize_number
 from callcenter.screenpop import topics_for
+from callcenter.web.access import log_access
 from callcenter.web.api_common import body_of, int_query, ok, text_field
 from callcenter.web.auth import (
     SESSION_COOKIE,
@@ -425,14 +426,15 @@ async def leave_queue(request: web.Request) -> web.Response:
 
 
 async def callbacks(request: web.Request) -> web.Response:
-    """Today's callers who hung up waiting and were not answered since."""
-    await require(request, *_ACTORS)
+    """Today's callers who hung up waiting and were not answered since (access-logged)."""
+    principal = await require(request, *_ACTORS)
     service = request.app[SERVICE]
     since = day_start(time.time(), service.settings.timezone)
     limit = int_query(request, "limit", 100) or 100
     found = await missed_callers(
         service.pool, since, limit=limit, region=service.settings.phone_region
     )
+    await log_access(request, principal, "callbacks.list", f"limit={limit}")
     return ok({"since": since.isoformat(), "callers": found})
 
 

@@ -93,6 +93,21 @@ _SCHEMAS: dict[str, Any] = {
         },
         "examples": [DEFAULT_CATEGORIES[2].to_dict()],
     },
+    "AccessLogEntry": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "token_id": {"type": ["integer", "null"]},
+            "principal": {"type": "string"},
+            "role": {"type": "string"},
+            "action": {"type": "string", "examples": ["ticket.read", "pop.read"]},
+            "target": {"type": "string", "description": "reference, linkedid or number asked for"},
+            "allowed": {"type": "boolean"},
+            "status": {"type": "integer"},
+            "peer": {"type": "string"},
+        },
+    },
     "Ticket": {
         "type": "object",
         "properties": {
@@ -481,7 +496,9 @@ def _paths() -> dict[str, Any]:
         },
         "/api/tickets/{reference}": {
             "get": _op(
-                "One ticket",
+                "One ticket. An agent token reads only a ticket of the call at its position or "
+                "of a call it answered or closed in the last agent_recent_hours; any other "
+                "reference, existing or not, is 403. Every read is written to the access log.",
                 ["agent", *_DESK],
                 {"200": _json(_ref("Ticket")), **_NOT_FOUND},
                 params=[_REF],
@@ -498,6 +515,30 @@ def _paths() -> dict[str, Any]:
                 },
                 body=_ref("StatusChange"),
                 params=[_REF],
+            )
+        },
+        "/api/access-log": {
+            "get": _op(
+                "The access log: every read of personal data (tickets, pops, the ticket list, "
+                "survey candidates, webhook deliveries) by token, newest first, denied ones too",
+                ["supervisor", "admin"],
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "entries": {"type": "array", "items": _ref("AccessLogEntry")}
+                            },
+                        }
+                    )
+                },
+                params=[
+                    _query("principal", "only this token name"),
+                    _query("action", "only this action (ticket.read, pop.read, tickets.list…)"),
+                    _query("denied", "only refused reads (1/true)"),
+                    _query("before", "page: entries with a lower id", "integer"),
+                    _query("limit", "page size (max 1000)", "integer"),
+                ],
             )
         },
         "/api/surveys/candidates": {
@@ -597,7 +638,10 @@ def _paths() -> dict[str, Any]:
         },
         "/pop": {
             "get": _op(
-                "The screen-pop as a page, for softphones that open a URL on a call",
+                "The screen-pop as a page, for softphones that open a URL on a call. An agent "
+                "token gets only the call ringing or connected at its position, or one it "
+                "handled in the last agent_recent_hours (by linkedid or the caller's number); "
+                "anything else is 403, whether it exists or not. Every read is logged.",
                 None,
                 {
                     "200": {

@@ -51,6 +51,14 @@ LABELS = {
 }
 
 
+# The page's only style; the Content-Security-Policy allows exactly this text by its hash.
+STYLE = (
+    "body{font:16px system-ui,sans-serif;margin:1rem;max-width:40rem}\n"
+    "table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #ccc}\n"
+    ".stage{font-weight:bold}"
+)
+
+
 def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
@@ -84,9 +92,7 @@ def render(pop: dict[str, Any], lang: str, switch_url: str) -> str:
 <html lang="{_e(lang)}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(t["title"])}: {_e(caller.get("name") or number)}</title>
-<style>body{{font:16px system-ui,sans-serif;margin:1rem;max-width:40rem}}
-table{{border-collapse:collapse}}td,th{{padding:.2rem .6rem;border-bottom:1px solid #ccc}}
-.stage{{font-weight:bold}}</style></head>
+<style>{STYLE}</style></head>
 <body><main>
 <p><a href="{_e(switch_url)}" hreflang="{"en" if lang == "tr" else "tr"}">{_e(t["switch"])}</a></p>
 <h1 id="caller">{_e(caller.get("name") or t["unknown"])}</h1>

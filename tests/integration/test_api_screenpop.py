@@ -108,7 +108,11 @@ async def test_pop_page_for_softphones(pool: Any, db_url: str) -> None:
             assert "Ayşe Yılmaz" in page and "0532 123 45 67" in page and 'lang="tr"' in page
             async with session.get(url.update_query(lang="en"), headers=headers) as resp:
                 assert "Recent calls" in await resp.text()
+        # An agent gets the same 403 for a call that does not exist as for another's call.
         status, body = await call_json(server, "GET", "/pop?linkedid=nope", token)
+        assert status == 403 and body["error"]["code"] == "forbidden"
+        supervisor, _ = await create_token(pool, role="supervisor", name="s")
+        status, body = await call_json(server, "GET", "/pop?linkedid=nope", supervisor)
         assert status == 404 and body["error"]["code"] == "not_found"
         status, body = await call_json(server, "GET", "/pop?linkedid=1795884362.0")
         assert status == 401

@@ -24,7 +24,7 @@ SITE = {
     "ASTERISK_EXTERNAL_ADDRESS": "192.168.1.10",
     **{f"AGENT_{n}_SECRET": f"agent-{n}" for n in range(1001, 1009)},
 }
-SERVICES = {"asterisk", "postgres", "prometheus", "grafana", "callcenter"}
+SERVICES = {"asterisk", "postgres", "prometheus", "grafana", "callcenter", "proxy"}
 
 
 def docker_compose() -> str:
@@ -109,7 +109,13 @@ def test_the_service_gets_its_settings_and_secrets_from_the_deployment(
     assert settings.database_url == "postgresql://callcenter:pg-pass@postgres:5432/callcenter"
     assert settings.asterisk[0].secret == SITE["AMI_SECRET"]
     assert settings.asterisk[0].host in config["services"]
-    assert [p["target"] for p in service["ports"]] == [settings.http_port]
+    # Not published: only the TLS proxy, on the internal network, reaches the service's port.
+    assert "ports" not in service and [str(settings.http_port)] == service["expose"]
+    proxy = config["services"]["proxy"]
+    assert sorted(int(p["target"]) for p in proxy["ports"]) == [80, 443]
+    caddyfile = (DOCKER / "caddy" / "Caddyfile").read_text()
+    assert f"reverse_proxy callcenter:{settings.http_port}" in caddyfile
+    assert "read_header" in caddyfile and "tls " in caddyfile
     prometheus = (DOCKER / "prometheus" / "prometheus.yml").read_text()
     assert f'"callcenter:{settings.http_port}"' in prometheus
     # The menu path the settings name is where the image puts the menu.
