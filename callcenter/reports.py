@@ -146,9 +146,17 @@ async def fold_requests(conn: Any) -> int:
 
 
 async def build_report(
-    pool: Any, query: ReportQuery, th: Thresholds, progress: Progress | None = None
+    pool: Any,
+    query: ReportQuery,
+    th: Thresholds,
+    progress: Progress | None = None,
+    now: float | None = None,
 ) -> Report:
-    """Reads a period's report from the rollups (keeping them in step first)."""
+    """Reads a period's report from the rollups (keeping them in step first).
+
+    ``now`` (epoch seconds; default the wall clock) is where sessions still open end: the
+    floor's clock, which is a simulator's in the demo.
+    """
     began = time.perf_counter()
     steps = ["thresholds", "requests", "calls and queues", "request categories"]
     if query.by == "agent":
@@ -174,7 +182,7 @@ async def build_report(
             step(4)
             await _read_agents(conn, report, lo, hi)
             step(5)
-            await _read_agent_time(conn, report, lo, hi)
+            await _read_agent_time(conn, report, lo, hi, now)
     if progress is not None:
         progress("done", len(steps), len(steps))
     report.seconds = time.perf_counter() - began
@@ -271,10 +279,12 @@ async def _read_agents(conn: Any, report: Report, lo: datetime, hi: datetime) ->
         report.rows.setdefault(row["agent"], Tally()).__iadd__(t)
 
 
-async def _read_agent_time(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
+async def _read_agent_time(
+    conn: Any, report: Report, lo: datetime, hi: datetime, now: float | None
+) -> None:
     # Sessions and pauses are few (a handful per agent and day): read them and let
     # kpis.agent_times merge the overlaps across queues.
-    end = min(hi, datetime.now(UTC))
+    end = min(hi, datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC))
     p = _Params()
     where = f"started_at < {p.add(end, 'timestamptz')}"
     where += f" AND coalesce(ended_at, 'infinity') > {p.add(lo, 'timestamptz')}"

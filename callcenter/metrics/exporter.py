@@ -95,7 +95,8 @@ def attach(service: Any, clock: Callable[[], float] = time.time) -> Exporter:
         ):
             last_count = counters["messages"]
             received = max(service.last_event_at.values())
-            exporter.metrics.lag.observe(max(0.0, clock() - received))
+            # Receive times are wall-clock times, whatever clock the floor runs on.
+            exporter.metrics.lag.observe(max(0.0, time.time() - received))
         exporter.updater(effects)
 
     service.subscribe(metrics_subscriber)

@@ -18,7 +18,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     """Subscribes the metrics to the app's service and adds the ``/metrics`` route."""
-    exporter = attach(app[SERVICE])
+    exporter = attach(app[SERVICE], app[SERVICE].clock)
     ivr = getattr(app[SERVICE], "ivr", None)
     if ivr is not None:
         from callcenter.ivr.stats import IvrCollector

@@ -67,13 +67,15 @@ class WallboardHub:
     def __init__(
         self,
         service: Any,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         queue_size: int = 2,
         send_timeout: float = 10.0,
     ) -> None:
         self.service = service
         self.today = Today(service.settings)
-        self.clock = clock
+        self.clock: Callable[[], float] = (
+            clock if clock is not None else getattr(service, "clock", time.time)
+        )
         self.queue_size = queue_size
         self.send_timeout = send_timeout
         self.clients: set[_Client] = set()
@@ -94,6 +96,9 @@ class WallboardHub:
         """The board as of now."""
         data = snapshot(self.service.tracker, self.today, self.service.settings, self.clock())
         self._next_change = data.pop("next_change")
+        # Pages tick waits between boards at the floor clock's pace (a simulator's: faster).
+        data["clock_rate"] = getattr(self.service, "clock_rate", 1.0)
+        data["timezone"] = self.service.settings.timezone
         return data
 
     def broadcast(self) -> None:
@@ -121,8 +126,9 @@ class WallboardHub:
         if request.app[SERVICE].settings.wallboard_requires_token:
             from callcenter.web.auth import require
 
+            await _subprotocol_token(request)
             await require(request, "supervisor", "admin")
-        ws = web.WebSocketResponse(heartbeat=30.0)
+        ws = web.WebSocketResponse(heartbeat=30.0, protocols=(_PROTOCOL,))
         await ws.prepare(request)
         client = _Client(ws, self.queue_size, self.send_timeout)
         self.clients.add(client)
@@ -149,6 +155,30 @@ class WallboardHub:
 
 
 WALLBOARD = web.AppKey("wallboard", WallboardHub)
+# A page offers ["callcenter", "cc.token.<token>"]: browsers cannot set headers on a
+# WebSocket, and a token in the URL would end up in histories and proxy logs.
+_PROTOCOL = "callcenter"
+_TOKEN_PROTOCOL = "cc.token."
+
+
+async def _subprotocol_token(request: web.Request) -> None:
+    """Authenticates a socket by the token it offers as a subprotocol, if it offers one."""
+    from callcenter.web.auth import PRINCIPAL, json_error, lookup, token_of
+
+    if PRINCIPAL in request or token_of(request) is not None:
+        return  # a header, ?token= or a login cookie decides
+    offered = request.headers.get("Sec-WebSocket-Protocol", "")
+    for item in offered.split(","):
+        item = item.strip()
+        if item.startswith(_TOKEN_PROTOCOL):
+            pool = request.app[SERVICE].pool
+            if pool is None:
+                raise json_error(503, "unavailable", "the database is not connected yet")
+            principal = await lookup(pool, item[len(_TOKEN_PROTOCOL) :])
+            if principal is None:
+                raise json_error(401, "unauthorized", "the API token is unknown or revoked")
+            request[PRINCIPAL] = principal
+            return
 
 
 def _static(name: str, content_type: str) -> Callable[[web.Request], Any]:
@@ -175,6 +205,9 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Adds the wallboard page, its assets and its WebSocket, fed by the app's service."""
+    from callcenter.web.assets import add_shared
+
+    add_shared(app)
     hub = WallboardHub(app[SERVICE])
     app[WALLBOARD] = hub
     app[SERVICE].subscribe(hub)
