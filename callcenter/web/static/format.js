@@ -30,6 +30,16 @@
     const sign = x < 0 && Number(fixed) !== 0 ? "-" : "";
     return sign + grouped + (trimmed ? point + trimmed : "");
   }
+  // Axis labels: "12,3 B" / "1,2 Mn" in Turkish (bin, milyon), "12.3K" / "1.2M" in English.
+  function compact(v, lang = "tr") {
+    if (missing(v)) return "–";
+    const x = Math.round(Number(v));
+    const units = lang === "en" ? [[1e6, "M"], [1e3, "K"]] : [[1e6, " Mn"], [1e3, " B"]];
+    for (const [size, unit] of units) {
+      if (Math.abs(x) >= size) return number(x / size, lang, 1) + unit;
+    }
+    return number(x, lang);
+  }
   // A fraction as a percentage: "%60,7" (Turkish writes the sign first), "60.7%" in English.
   function percent(fraction, lang = "tr", decimals = 1) {
     if (missing(fraction)) return "–";
@@ -87,5 +97,5 @@
     const get = (t) => (parts.find((p) => p.type === t) || {}).value;
     return `${get("year")}-${get("month")}-${get("day")}`;
   }
-  window.CCFormat = { number, percent, duration, timer, seconds, date, shortDate, clock, isoDay };
+  window.CCFormat = { number, compact, percent, duration, timer, seconds, date, shortDate, clock, isoDay };
 })();
