@@ -12,13 +12,10 @@ from typing import Any
 from callcenter.calls import Tracker, agent_state
 from callcenter.config import Settings, per_queue
 from callcenter.kpis import Tally
-from callcenter.metrics.definitions import AGENT_STATES
+from callcenter.metrics.definitions import AGENT_STATES, STATE_PRIORITY
 from callcenter.metrics.today import Today, figures
 from callcenter.model import Member
 
-# Which state an agent in several queues shows: a call anywhere wins; paused only when
-# paused everywhere (a queue they still take calls from makes them available).
-_PRIORITY = ("on_call", "ringing", "wrapup", "available", "paused", "unavailable")
 _MAX_WAITS = 50  # waits listed per queue (the count is always exact)
 
 
@@ -70,7 +67,7 @@ def snapshot(tracker: Tracker, today: Today, settings: Settings, now: float) -> 
     agents = [_agent(members, wrap) for members in by_agent.values()]
     logged_in = any(a["state"] != "unavailable" for a in agents)
     waiting = sum(q["waiting"] for q in queues.values())
-    agents.sort(key=lambda a: (_PRIORITY.index(a["state"]), a["name"].casefold()))
+    agents.sort(key=lambda a: (STATE_PRIORITY.index(a["state"]), a["name"].casefold()))
     return {
         "type": "snapshot",
         "server_time": now,
@@ -124,7 +121,7 @@ def wait_level(oldest_entered_at: float | None, now: float, limits: dict[str, fl
 
 def _agent(members: list[tuple[Member, str]], wrap: dict[str, float]) -> dict[str, Any]:
     """One agent across their queues: the state that matters most, and since when."""
-    state = min((s for _, s in members), key=_PRIORITY.index)
+    state = min((s for _, s in members), key=STATE_PRIORITY.index)
     chosen = [m for m, s in members if s == state]
     first = chosen[0]
     if state == "wrapup":
