@@ -401,7 +401,10 @@ function hbarChart(svg, labels, values) {
   const f = frame(svg);
   const max = Math.max(0, ...values);
   if (!max) return empty(svg, f);
-  const left = 130, rowH = (f.h - f.top) / Math.max(values.length, 5);
+  // Room for the longest name (category names are long in Turkish), at most a third.
+  const longest = Math.max(0, ...labels.map((l) => String(l).length));
+  const left = Math.min(f.w / 3, Math.max(90, longest * 6.4 + 12));
+  const rowH = (f.h - f.top) / Math.max(values.length, 5);
   values.forEach((v, i) => {
     const y = f.top + i * rowH;
     const wdt = ((f.w - left - 60) * v) / max;

@@ -110,6 +110,8 @@
   let connState = "connecting";
   let authError = "";
   let retryMs = 500;
+  let fitCompact = false; // the tiles did not fit: compact until the queues or window change
+  let lastQueueCount = -1;
 
   const t = (key, vars = {}) =>
     (TEXT[lang][key] ?? TEXT.tr[key] ?? key).replace(/\{(\w)\}/g, (_, k) => String(vars[k] ?? ""));
@@ -200,10 +202,10 @@
     return el(
       "tr",
       { "data-agent": a.name, "data-state": a.state },
-      el("td", { class: "name" }, a.name),
-      el("td", {}, el("span", { class: "badge", "data-state": a.state, "data-field": "state" }, label)),
+      el("td", { class: "name", title: a.name }, a.name),
+      el("td", { title: label }, el("span", { class: "badge", "data-state": a.state, "data-field": "state" }, label)),
       el("td", { class: "since", "data-field": "since" }, F.timer(serverNow() - a.since)),
-      el("td", { class: "queues-col" }, a.queues.join(", ")),
+      el("td", { class: "queues-col", title: a.queues.join(", ") }, a.queues.join(", ")),
     );
   }
 
@@ -224,7 +226,13 @@
     document.getElementById("clock").textContent = F.clock(serverNow(), board ? board.timezone : undefined);
     document.getElementById("day").textContent = board && board.day ? F.date(board.day, lang, true) : "";
     if (!board) return;
-    const compact = forceCompact !== null ? forceCompact !== "0" : board.queues.length > (board.compact_above ?? 6);
+    if (board.queues.length !== lastQueueCount) {
+      lastQueueCount = board.queues.length;
+      fitCompact = false;
+    }
+    const compact = forceCompact !== null
+      ? forceCompact !== "0"
+      : fitCompact || board.queues.length > (board.compact_above ?? 6);
     document.body.classList.toggle("compact", compact);
     const closed = document.getElementById("closed");
     closed.hidden = !board.closed;
@@ -238,6 +246,12 @@
     const rows = board.agents.map(renderAgent);
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "4", class: "empty" }, t("noAgents"))));
     document.querySelector("#agents tbody").replaceChildren(...rows);
+    // Tiles that do not fit the screen (a TV shows no scroll bar) go compact.
+    const area = document.getElementById("queues");
+    if (!compact && forceCompact === null && area.scrollHeight > area.clientHeight + 2) {
+      fitCompact = true;
+      render();
+    }
   }
 
   // Why a socket closed before it opened: a missing or refused token, or the network.
@@ -302,6 +316,10 @@
   document.getElementById("lang").addEventListener("click", () => {
     lang = lang === "tr" ? "en" : "tr";
     localStorage.setItem("wallboard.lang", lang);
+    render();
+  });
+  window.addEventListener("resize", () => {
+    fitCompact = false;
     render();
   });
   render();
