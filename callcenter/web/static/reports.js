@@ -236,7 +236,7 @@ function render({ main, hours, days }) {
   barChart($("#chart-hours"), hourLabels, hourLabels.map((h) => hourRows.get(h) || 0), num);
   lineChart($("#chart-sl"), days.rows.map((r) => r.day), days.rows.map((r) => r.service_level),
     main.from.slice(0, 4) === main.to.slice(0, 4));
-  barChart($("#chart-wait"), main.wait_distribution.map((b) => b.bin + " s"),
+  barChart($("#chart-wait"), main.wait_distribution.map((b) => b.bin + (lang === "en" ? " s" : " sn")),
     main.wait_distribution.map((b) => b.count), num);
   hbarChart($("#chart-categories"),
     main.top_categories.map((c) => (lang === "en" ? c.name_en : c.name) || c.category),
