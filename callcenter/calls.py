@@ -14,6 +14,7 @@ from typing import Any
 
 from callcenter import events as ev
 from callcenter.model import (
+    WRAPUP_REASON,
     AgentOffered,
     AgentSession,
     Anomaly,
@@ -65,7 +66,8 @@ def agent_state(member: Member, now: float, wrapup_s: float) -> str:
     it is the queue's wrap-up time after the agent's last call.
     """
     if member.paused:
-        return "paused"
+        # The desk's after-call-work pause is wrap-up, not a break.
+        return "wrapup" if member.paused_reason == WRAPUP_REASON else "paused"
     if member.status in _UNAVAILABLE:
         return "unavailable"
     if member.status in _RINGING:

@@ -97,6 +97,24 @@ class Settings:
     fastagi_port: int = 4573
     # The IVR menu file (TOML); empty means the packaged Sancaktepe menu.
     ivr_menu: str = ""
+    # ---- the agent's desk (callcenter.agentdesk, /agent) ----
+    # Pause reasons agents choose from, as "code=Türkçe|English" or TOML {code, tr, en}; the
+    # code is the QueuePause Reason (the wallboard's and Prometheus' reason); () = defaults.
+    pause_reasons: tuple[Any, ...] = ()
+    # An agent's call-back: AMI Originate rings the agent's member interface, then runs this
+    # dialplan context with the citizen's number as the extension (asterisk_conf: agent-phones).
+    agent_callback_context: str = "agent-phones"
+    agent_callback_caller_id: str = ""
+    # After-call work: an agent with the desk open is paused (reason "wrapup", shown as wrap-up)
+    # when their answered call ends, until they end it or this many seconds pass; 0 = off
+    # (only the queue's own wrapuptime applies, as for agents without the desk).
+    agent_wrapup_seconds: float = 30.0
+    # Browser sessions (HttpOnly cookie) last this long; one-time login links expire sooner.
+    session_hours: float = 12.0
+    login_link_minutes: float = 60.0
+    # The address people open the pages at, for the login links the CLI prints
+    # (default: http://<http_host>:<http_port>).
+    public_url: str = ""
     # ---- several instances, one PostgreSQL (callcenter.cluster) ----
     # "single": this instance ingests every configured Asterisk server. "cluster": each server
     # is ingested by whichever instance holds its advisory lock; the others follow its stream.

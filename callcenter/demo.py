@@ -133,13 +133,54 @@ async def _database(options: DemoOptions, stack: contextlib.AsyncExitStack) -> s
     return server.url
 
 
-async def _demo_tokens(service: Service) -> tuple[str, str]:
+async def _demo_tokens(service: Service) -> tuple[str, str, int]:
     """Tokens (stored hashed like any other) for the simulated agents and the supervisor."""
     from callcenter.web.auth import create_token
 
     agents, _ = await create_token(service.pool, role="integration", name="demo simulated agents")
-    supervisor, _ = await create_token(service.pool, role="supervisor", name="demo supervisor")
-    return agents, supervisor
+    supervisor, who = await create_token(service.pool, role="supervisor", name="demo supervisor")
+    return agents, supervisor, who.token_id
+
+
+async def supervisor_links(service: Service, token_id: int, base: str) -> tuple[str, str]:
+    """One-time links opening the wallboard and the reports with a session cookie."""
+    from callcenter.web.auth import create_login_link
+
+    minutes = service.settings.login_link_minutes
+    wallboard = await create_login_link(service.pool, token_id, minutes)
+    reports = await create_login_link(service.pool, token_id, minutes)
+    return (
+        f"{base}/wallboard/login?code={wallboard}",
+        f"{base}/wallboard/login?code={reports}&to=reports",
+    )
+
+
+async def agent_links(service: Service, sim: Any, base: str, limit: int = 12) -> list[str]:
+    """One-time login links to the agent page, one per simulated agent (first ``limit``).
+
+    Each agent gets an agent token naming their queue-member identity, so the page shows
+    their pops and its controls act on their seat in the simulator.
+    """
+    from callcenter.web.auth import create_login_link, create_token
+
+    workload = getattr(sim, "workload", None)
+    if workload is None:
+        return []
+    lines = []
+    for ext in workload.exts[:limit]:
+        name = workload.names[ext]
+        _, principal = await create_token(
+            service.pool,
+            role="agent",
+            name=f"demo agent {name}",
+            agent=name,
+            interface=f"Local/{ext}@agents/n",
+        )
+        code = await create_login_link(
+            service.pool, principal.token_id, service.settings.login_link_minutes
+        )
+        lines.append(f"demo: agent {ext} {name:<18} {base}/agent/login?code={code}")
+    return lines
 
 
 async def summary(service: Service, tally: _Tally, day: date, last: date) -> dict[str, Any]:
@@ -291,6 +332,9 @@ async def run_demo(
             # The simulator's queues: wrap-up as its agents take it.
             wrapup_seconds={"*": 3.0},
             fastagi_port=0,  # an ephemeral port, read back below
+            # An agent page left open pauses its agent for after-call work after each call:
+            # wall seconds, so short at the simulator's speed (10 s is 5 simulated minutes).
+            agent_wrapup_seconds=10.0,
         )
         # The floor's clock is the simulator's: every page and figure reads simulated time.
         service = Service(settings, clock=lambda: sim.pbx.epoch + sim.server.sim_now())
@@ -304,17 +348,22 @@ async def run_demo(
         stack.push_async_callback(runner.cleanup)
         http = aiohttp.ClientSession()
         stack.push_async_callback(http.close)
-        token_holder["token"], supervisor = await _demo_tokens(service)
+        token_holder["token"], supervisor, supervisor_id = await _demo_tokens(service)
+        links = await agent_links(service, sim, base)
+        tv_link, reports_link = await supervisor_links(service, supervisor_id, base)
         print(
             f"demo: simulated Asterisk on 127.0.0.1:{port} "
             f"(seed {sim.seed}, speed x{options.speed:g})\n"
-            f"demo: wallboard  {base}/wallboard?token={supervisor}\n"
-            f"demo: agent page {base}/agent\n"
-            f"demo: reports    {base}/reports?token={supervisor}\n"
+            f"demo: wallboard  {tv_link}   (one-time links: the page then holds a session "
+            "cookie)\n"
+            f"demo: reports    {reports_link}\n"
+            f"demo: supervisor token for more screens (the pages ask for it): {supervisor}\n"
             f"demo: metrics    {base}/metrics   health {base}/healthz\n"
             f"demo: definitions {base}/definitions\n"
             f"demo: database   {_redacted(database_url)} (fresh for this run; simulated day "
-            f"{day.isoformat()})",
+            f"{day.isoformat()})\n"
+            "demo: agent page, one-time login links (each opens one browser session; "
+            f"{base}/agent also takes an agent token):\n" + "\n".join(links),
             file=out,
         )
         closed_told = False

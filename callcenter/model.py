@@ -255,6 +255,11 @@ class AgentSession:
     server: str = ""
 
 
+# The QueuePause reason of the service-managed wrap-up (after-call work): a pause that shows
+# as wrap-up, not as a break (callcenter.agentdesk).
+WRAPUP_REASON = "wrapup"
+
+
 @dataclass(slots=True)
 class Member:
     """The live state of one agent in one queue."""

@@ -9,7 +9,8 @@ made of, and clears what identifies the caller:
 * ``tickets`` whose last activity is older: ``caller_number`` and ``caller_name`` (the
   reference, category, status and history stay);
 * ``ivr_surveys``: ``caller_number`` (the scores stay); ``survey_callbacks`` that are done;
-* ``webhook_outbox``: the number, name and keys inside old event payloads.
+* ``webhook_outbox``: the number, name and keys inside old event payloads;
+* ``agent_callbacks`` (agents' call-backs of abandoned callers): deleted, in both modes.
 
 ``retention_mode = "delete"`` does the same for tickets, surveys and webhooks, and deletes old
 calls instead (their queue visits and dispositions with them, and open-call snapshots). The
@@ -121,6 +122,13 @@ _ALWAYS = (
         "survey_callbacks",
         "DELETE",
         "updated_at < $1 AND state NOT IN ('pending', 'dialing')",
+    ),
+    _Step(
+        "agent_callbacks.deleted",
+        "agent_callbacks",
+        "DELETE",
+        "created_at < $3",
+        column="created_at",
     ),
     _Step(
         "webhook_outbox.anonymised",

@@ -10,7 +10,14 @@ from typing import Any
 
 import structlog
 
-from callcenter.web.auth import ROLES, create_token, list_tokens, revoke_token
+from callcenter.config import Settings
+from callcenter.web.auth import (
+    ROLES,
+    create_login_link,
+    create_token,
+    list_tokens,
+    revoke_token,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,10 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--name", required=True, help="who or what uses the token")
     create.add_argument("--agent", help="agent tokens: the queue member name (e.g. 'Zeynep Kaya')")
     create.add_argument("--interface", help="agent tokens: the member interface (PJSIP/1001)")
+    create.add_argument(
+        "--link",
+        action="store_true",
+        help="also print a one-time login link for the agent page (opens a browser session)",
+    )
     listing = sub.add_parser("list", help="list tokens (never the secrets)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     revoke = sub.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=int)
+    link = sub.add_parser("link", help="print a one-time login link for an existing token")
+    link.add_argument("id", type=int)
+
+
+def login_url(settings: Settings, code: str) -> str:
+    """The address of a one-time login link (``public_url``, else the HTTP listener)."""
+    base = settings.public_url.rstrip("/") or f"http://{settings.http_host}:{settings.http_port}"
+    return f"{base}/agent/login?code={code}"
 
 
 async def _with_pool(action: Any, args: argparse.Namespace) -> int:
@@ -36,6 +56,7 @@ async def _with_pool(action: Any, args: argparse.Namespace) -> int:
     # stdout carries only the token, so a script can capture it; logs go to stderr.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     settings = load_settings(getattr(args, "config", None))
+    args.settings = settings
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         await migrate(pool)
@@ -58,7 +79,30 @@ async def _create(pool: Any, args: argparse.Namespace) -> int:
         "it is shown only this once",
         file=sys.stderr,
     )
+    if args.link:
+        return await _print_link(pool, args.settings, principal.token_id)
     return 0
+
+
+async def _print_link(pool: Any, settings: Settings, token_id: int) -> int:
+    code = await create_login_link(pool, token_id, settings.login_link_minutes)
+    print(login_url(settings, code))
+    print(
+        f"one-time login link for token {token_id}: valid {settings.login_link_minutes:g} "
+        "minutes, once",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _link(pool: Any, args: argparse.Namespace) -> int:
+    active = await pool.fetchval(
+        "SELECT true FROM api_tokens WHERE id = $1 AND revoked_at IS NULL", args.id
+    )
+    if not active:
+        print(f"token: no active token with id {args.id}", file=sys.stderr)
+        return 1
+    return await _print_link(pool, args.settings, args.id)
 
 
 async def _list(pool: Any, args: argparse.Namespace) -> int:
@@ -86,5 +130,7 @@ async def _revoke(pool: Any, args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Runs the chosen token action against the configured database."""
-    action = {"create": _create, "list": _list, "revoke": _revoke}[args.token_command]
+    action = {"create": _create, "list": _list, "revoke": _revoke, "link": _link}[
+        args.token_command
+    ]
     return asyncio.run(_with_pool(action, args))

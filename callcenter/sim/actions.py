@@ -79,11 +79,35 @@ def queue_pause(pbx: Pbx, h: Headers, aid: str | None) -> str:
     return wire.success(aid, f"Interface {'paused' if paused else 'unpaused'} successfully")
 
 
+def _agent_originate(pbx: Pbx, h: Headers, aid: str | None) -> str:
+    """Originate whose first leg is an agent's phone (a call-back): recorded and answered.
+
+    The simulator has no outbound trunk: it records the action, answers Success and sends the
+    OriginateResponse Asterisk sends once the agent picks up; the citizen's leg is not played.
+    """
+    channel = get(h, "Channel")
+    fields = {k: v for k, v in h if k.lower() not in ("action", "actionid", "variable")}
+    fields["Variable"] = ",".join(get_all(h, "Variable"))
+    pbx.agent_originates.append(fields)
+    reply = wire.success(aid, "Originate successfully queued")
+    pbx.emit(
+        "OriginateResponse",
+        "call,all",
+        (f"ActionID: {aid}\r\n" if aid else "")
+        + f"Response: Success\r\nChannel: {channel}\r\nContext: {get(h, 'Context')}\r\n"
+        f"Exten: {get(h, 'Exten')}\r\nReason: 4\r\nUniqueid: <null>\r\n"
+        f"CallerIDNum: <unknown>\r\nCallerIDName: <unknown>\r\n",
+    )
+    return reply
+
+
 def originate(pbx: Pbx, h: Headers, aid: str | None) -> str:
     """Originate of ``Local/cust@callers`` into ``incoming,<DID>``: a simulated inbound call."""
     channel = get(h, "Channel")
     if not channel:
         return wire.error(aid, "Channel not specified")
+    if channel in pbx.devices:
+        return _agent_originate(pbx, h, aid)
     if not channel.startswith("Local/"):
         return wire.error(aid, "Originate failed")  # the simulator only has Local channels
     match = _CALLERID.match(get(h, "CallerID"))

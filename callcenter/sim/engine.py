@@ -133,6 +133,8 @@ class Pbx:
         # dialplan globals RD_<ext> / RD_DEFAULT like the reference [agents] context.
         self.ring_policy: Callable[[Member, InboundCall], str] | None = None
         self.agi: AgiIvr | None = None  # IVR-line calls go through the service's FastAGI IVR
+        # Originates that ring an agent's phone first (agents' call-backs), as received.
+        self.agent_originates: list[dict[str, str]] = []
         build_queues(self)
 
     def ring_label(self, member: Member, call: InboundCall) -> str:

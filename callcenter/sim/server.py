@@ -12,6 +12,7 @@ import codecs
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from callcenter.sim import wire
@@ -82,6 +83,8 @@ class AmiServer:
         self._wall0 = 0.0
         self._sim0 = 0.0
         self.lag = 0.0  # how far simulated time fell behind the wall clock (load mode)
+        # The last actions clients sent (name, headers), so tests can check what arrived.
+        self.received: deque[tuple[str, dict[str, str]]] = deque(maxlen=1000)
         pbx.wanted = 0
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -240,6 +243,8 @@ class AmiServer:
             return
         name = get(h, "Action").lower()
         aid = get(h, "ActionID") or None
+        if name not in ("login", "ping"):  # never keep a Login's secret
+            self.received.append((name, {k: v for k, v in h if k.lower() != "secret"}))
         self._catch_up()
         self.flush()
         if name == "login":

@@ -6,6 +6,7 @@ with the staffing profile, take pauses (QueuePause with Turkish reasons), answer
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -29,6 +30,10 @@ try:
 except ZoneInfoNotFoundError:  # no tz database (slim images): Turkey is UTC+3 all year
     ISTANBUL = timezone(timedelta(hours=3), "Europe/Istanbul")
 QUEUES = ("genel", "sosyal-yardim")
+# A fifth of the callers called earlier (the pop shows their history; a caller who hung up
+# waiting may call again), from the last few hundred callers.
+REPEAT_SHARE = 0.2
+REPEAT_POOL = 300
 
 
 def morning_peak(day: datetime | None = None) -> float:
@@ -122,6 +127,10 @@ class Workload:
         self.names = dict(zip(self.exts, agent_names(len(self.exts), rng), strict=True))
         self.logged_in: list[str] = []
         self.paused: set[str] = set()
+        # Citizens call again (after hanging up, or about the same request): a share of the
+        # callers are earlier callers, drawn from their own generator so the traffic stays put.
+        self._again_rng = random.Random(hash(rng.getstate()[1][1:8]))
+        self._recent_callers: deque[tuple[str, str]] = deque(maxlen=REPEAT_POOL)
         self._day0 = local_midnight(pbx.epoch)
         self._day = -1
         self._volume = 0.0
@@ -187,6 +196,10 @@ class Workload:
 
     def _arrive(self, base: float, times: Iterator[float]) -> None:
         plan = traffic.caller_plan(self.params, self.rng)
+        if self._recent_callers and self._again_rng.random() < REPEAT_SHARE:
+            plan.name, plan.number = self._again_rng.choice(self._recent_callers)
+        else:
+            self._recent_callers.append((plan.name, plan.number))
         self.pbx.originate(plan, None, originated=False)
         self._next_arrival(base, times)
 

@@ -154,3 +154,6 @@ def setup(app: web.Application) -> None:
         app.router.add_get(path, static)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_close_screens)
+    from callcenter.web import desk
+
+    desk.setup(app)

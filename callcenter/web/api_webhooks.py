@@ -106,7 +106,8 @@ async def deliveries_index(request: web.Request) -> web.Response:
 
 def _delivery_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    # Ids are PostgreSQL bigints: anything else (non-ASCII digits, past 2**63) cannot exist.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) >= 2**63:
         raise json_error(404, "not_found", f"no delivery {raw!r}")
     return int(raw)
 

@@ -21,6 +21,14 @@ or as a decorator (the principal is then at ``request[PRINCIPAL]``)::
 Clients send ``Authorization: Bearer <token>``; GET requests (WebSockets, the ``/pop`` page a
 softphone opens) may pass ``?token=`` instead. ``require`` with no roles accepts any valid token.
 Errors are ``{"error": {"code": ..., "message": ...}}`` (see ``json_error``).
+
+Browser pages log in once and then carry no token at all: ``POST /agent/session`` with a token,
+or a one-time link ``/agent/login?code=…`` (``token create --link``, ``token link ID``), opens
+a session whose secret lives in an HttpOnly, SameSite=Strict cookie (``SESSION_COOKIE``).
+``session_principal`` is the one function that accepts that cookie: ``require`` falls back to
+it when a request has no token. A session acts as the token it was opened with and ends with
+it (revocation) or when it expires; a cookie-authenticated request that carries an ``Origin``
+must come from a page of this site (its Host, or ``public_url``).
 """
 
 from __future__ import annotations
@@ -202,6 +210,120 @@ def token_of(request: web.Request) -> str | None:
     return None
 
 
+SESSION_COOKIE = "cc_session"
+_LINK_PREFIX = "ccl_"
+
+
+async def create_session(pool: Any, token_id: int, hours: float) -> str:
+    """Opens a browser session acting as token ``token_id``; returns the cookie's secret."""
+    secret = secrets.token_urlsafe(32)
+    # Expired sessions and links go as new ones come (indexed; a handful of rows a day).
+    await pool.execute("DELETE FROM web_sessions WHERE expires_at < now()")
+    await pool.execute("DELETE FROM login_links WHERE expires_at < now() - interval '1 day'")
+    await pool.execute(
+        """
+        INSERT INTO web_sessions (session_hash, token_id, expires_at)
+        VALUES ($1, $2, now() + make_interval(secs => $3))
+        """,
+        hash_token(secret),
+        token_id,
+        hours * 3600.0,
+    )
+    return secret
+
+
+async def end_session(pool: Any, secret: str) -> None:
+    """Ends a browser session (logging out); unknown secrets are ignored."""
+    await pool.execute("DELETE FROM web_sessions WHERE session_hash = $1", hash_token(secret))
+    _cache.pop("s:" + hash_token(secret), None)
+
+
+async def create_login_link(pool: Any, token_id: int, minutes: float) -> str:
+    """A one-time login code for token ``token_id``, valid for ``minutes``."""
+    code = _LINK_PREFIX + secrets.token_urlsafe(24)
+    await pool.execute(
+        """
+        INSERT INTO login_links (code_hash, token_id, expires_at)
+        VALUES ($1, $2, now() + make_interval(secs => $3))
+        """,
+        hash_token(code),
+        token_id,
+        minutes * 60.0,
+    )
+    return code
+
+
+async def redeem_login_link(pool: Any, code: str) -> int | None:
+    """The token id of an unused, unexpired login code of an active token; uses the code up."""
+    row = await pool.fetchrow(
+        """
+        UPDATE login_links l SET used_at = now()
+        FROM api_tokens t
+        WHERE l.code_hash = $1 AND l.used_at IS NULL AND l.expires_at > now()
+          AND t.id = l.token_id AND t.revoked_at IS NULL
+        RETURNING l.token_id
+        """,
+        hash_token(code),
+    )
+    return int(row["token_id"]) if row is not None else None
+
+
+async def _session_lookup(pool: Any, secret: str) -> Principal | None:
+    """The principal of a live session (its token active), cached like tokens."""
+    key = "s:" + hash_token(secret)
+    now = time.monotonic()
+    cached = _cache.get(key)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    row = await pool.fetchrow(
+        """
+        SELECT t.id, t.name, t.role, t.agent, t.interface
+        FROM web_sessions s JOIN api_tokens t ON t.id = s.token_id
+        WHERE s.session_hash = $1 AND s.expires_at > now() AND t.revoked_at IS NULL
+        """,
+        key[2:],
+    )
+    principal = (
+        Principal(int(row["id"]), row["name"], row["role"], row["agent"], row["interface"])
+        if row is not None
+        else None
+    )
+    if len(_cache) >= _CACHE_MAX:
+        _cache.clear()
+    _cache[key] = (principal, now + (CACHE_TTL_S if principal else _NEGATIVE_TTL_S))
+    return principal
+
+
+def _same_site(request: web.Request, origin: str) -> bool:
+    """Whether an ``Origin`` header names this site (its Host, or the configured public URL)."""
+    from urllib.parse import urlsplit
+
+    from callcenter.web.server import SERVICE
+
+    host = urlsplit(origin).netloc
+    public = urlsplit(request.app[SERVICE].settings.public_url).netloc
+    return bool(host) and host in (request.host, public)
+
+
+async def session_principal(request: web.Request) -> Principal | None:
+    """The principal of the request's session cookie, or None if it carries none.
+
+    Raises 401 for an unknown or expired session, and 403 when the request names another
+    site as its ``Origin`` (a form post or a WebSocket opened by another site's page:
+    SameSite=Strict already keeps the cookie off those; this is the second lock).
+    """
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        return None
+    origin = request.headers.get("Origin")
+    if origin and not _same_site(request, origin):
+        raise json_error(403, "forbidden", "a session may act only from this site's pages")
+    principal = await _session_lookup(_pool_of(request), secret)
+    if principal is None:
+        raise json_error(401, "unauthorized", "the session has expired: log in again")
+    return principal
+
+
 def _pool_of(request: web.Request) -> Any:
     """The service's database pool, or a 503 if the service has none yet."""
     from callcenter.web.server import SERVICE
@@ -219,13 +341,19 @@ async def require(request: web.Request, *roles: str) -> Principal:
     else:
         token = token_of(request)
         if token is None:
-            raise json_error(
-                401, "unauthorized", "an API token is required: send Authorization: Bearer <token>"
-            )
-        principal_or_none = await lookup(_pool_of(request), token)
-        if principal_or_none is None:
-            raise json_error(401, "unauthorized", "the API token is unknown or revoked")
-        principal = principal_or_none
+            from_session = await session_principal(request)
+            if from_session is None:
+                raise json_error(
+                    401,
+                    "unauthorized",
+                    "an API token is required: send Authorization: Bearer <token>",
+                )
+            principal = from_session
+        else:
+            principal_or_none = await lookup(_pool_of(request), token)
+            if principal_or_none is None:
+                raise json_error(401, "unauthorized", "the API token is unknown or revoked")
+            principal = principal_or_none
         request[PRINCIPAL] = principal
     if roles and principal.role not in roles:
         raise json_error(

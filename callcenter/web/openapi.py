@@ -37,7 +37,7 @@ def _op(
     """One operation; ``roles`` are the token roles it accepts (None: any valid token)."""
     op: dict[str, Any] = {"summary": summary, "responses": {**responses}}
     if not public:
-        op["security"] = [{"bearer": []}]
+        op["security"] = [{"bearer": []}, {"session": []}]
         op["x-roles"] = roles or ["agent", "supervisor", "admin", "integration"]
         op["responses"].update(_ERRORS)
     if body is not None:
@@ -217,6 +217,207 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+_DESK_SCHEMAS: dict[str, Any] = {
+    "Desk": {
+        "type": "object",
+        "description": "An agent's seat; also pushed on /ws/agent as {type: desk}.",
+        "properties": {
+            "agent": {"type": ["string", "null"]},
+            "interface": {"type": "string"},
+            "server": {"type": "string"},
+            "state": {
+                "enum": [
+                    "logged_out",
+                    "available",
+                    "ringing",
+                    "on_call",
+                    "wrapup",
+                    "paused",
+                    "unavailable",
+                ]
+            },
+            "paused": {"type": "boolean"},
+            "reason": {"type": ["string", "null"], "description": "the pause reason code"},
+            "queues": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "queue": {"type": "string"},
+                        "member": {"type": "boolean"},
+                        "paused": {"type": "boolean"},
+                        "reason": {"type": ["string", "null"]},
+                    },
+                },
+            },
+            "wrapup": {
+                "type": "object",
+                "properties": {
+                    "active": {"type": "boolean"},
+                    "left_s": {"type": ["number", "null"]},
+                    "total_s": {"type": "number"},
+                },
+            },
+            "pause_reasons": {"type": "array", "items": _ref("Category")},
+            "ami_connected": {"type": "boolean"},
+        },
+    },
+    "PauseRequest": {
+        "type": "object",
+        "required": ["reason"],
+        "properties": {"reason": {"type": "string", "description": "a pause reason code"}},
+    },
+    "Control": {
+        "type": "object",
+        "description": "The AMI action was accepted; the change shows once Asterisk reports it.",
+        "properties": {"action": {"type": "string"}},
+    },
+    "MissedCaller": {
+        "type": "object",
+        "properties": {
+            "server": {"type": "string"},
+            "linkedid": {"type": "string", "description": "their latest abandoned call"},
+            "caller_number": {"type": "string"},
+            "caller_e164": {"type": ["string", "null"]},
+            "caller_national": {"type": ["string", "null"]},
+            "caller_name": {"type": ["string", "null"]},
+            "queue": {"type": ["string", "null"]},
+            "wait_s": {"type": ["number", "null"]},
+            "started_at": {"type": "string", "format": "date-time"},
+            "missed_calls": {"type": "integer"},
+            "callbacks": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Callback": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "server": {"type": "string"},
+            "linkedid": {"type": "string"},
+            "agent": {"type": "string"},
+            "ticket": {"type": ["string", "null"]},
+            "result": {"enum": ["originated", "failed"]},
+            "at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "SessionRequest": {
+        "type": "object",
+        "required": ["token"],
+        "properties": {"token": {"type": "string"}},
+    },
+}
+_SCHEMAS.update(_DESK_SCHEMAS)
+
+_SEAT = [
+    _query("agent", "supervisor, admin, integration: the agent's member name"),
+    _query("interface", "supervisor, admin, integration: the agent's member interface"),
+]
+_QUEUE = _path("queue", "queue name")
+_CONTROL = {
+    "202": _json(_ref("Control"), "Sent to Asterisk"),
+    "409": _json(_ref("Error"), "Asterisk refused it, or no AMI link (code pbx_unavailable)"),
+}
+_ACTORS = ["agent", "supervisor", "admin", "integration"]
+
+
+def _desk_paths() -> dict[str, Any]:
+    """The agent's controls (callcenter.web.desk) and the page log-in."""
+    return {
+        "/api/agent/desk": {
+            "get": _op("The agent's state", _ACTORS, {"200": _json(_ref("Desk"))}, params=_SEAT)
+        },
+        "/api/agent/pause": {
+            "post": _op(
+                "Pause in every queue with a reason (AMI QueuePause)",
+                _ACTORS,
+                _CONTROL,
+                body=_ref("PauseRequest"),
+                params=_SEAT,
+            )
+        },
+        "/api/agent/unpause": {
+            "post": _op("Unpause (AMI QueuePause)", _ACTORS, _CONTROL, params=_SEAT)
+        },
+        "/api/agent/wrapup/end": {
+            "post": _op("End after-call work now", _ACTORS, _CONTROL, params=_SEAT)
+        },
+        "/api/agent/queues/{queue}/join": {
+            "post": _op(
+                "Log in to a queue (AMI QueueAdd)", _ACTORS, _CONTROL, params=[_QUEUE, *_SEAT]
+            )
+        },
+        "/api/agent/queues/{queue}/leave": {
+            "post": _op(
+                "Log off a queue (AMI QueueRemove)", _ACTORS, _CONTROL, params=[_QUEUE, *_SEAT]
+            )
+        },
+        "/api/agent/callbacks": {
+            "get": _op(
+                "Today's callers who hung up waiting and were not answered since",
+                _ACTORS,
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "since": {"type": "string", "format": "date-time"},
+                                "callers": {"type": "array", "items": _ref("MissedCaller")},
+                            },
+                        }
+                    )
+                },
+                params=[_query("limit", "how many (max 500)", "integer")],
+            )
+        },
+        "/api/agent/callbacks/{linkedid}/call": {
+            "post": _op(
+                "Call back: AMI Originate rings the agent's phone, then dials the citizen",
+                _ACTORS,
+                {
+                    "201": _json(_ref("Callback"), "Originated and recorded"),
+                    **_NOT_FOUND,
+                    "409": _json(_ref("Error"), "Asterisk refused it, or no AMI link"),
+                },
+                params=[
+                    _path("linkedid", "the abandoned call"),
+                    _query("server", "Asterisk server"),
+                    *_SEAT,
+                ],
+            )
+        },
+        "/agent/session": {
+            "post": _op(
+                "Log in with a token: sets the HttpOnly session cookie the pages use",
+                None,
+                {
+                    "201": _json(_ref("Principal"), "Logged in"),
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "400": {"$ref": "#/components/responses/BadRequest"},
+                },
+                body=_ref("SessionRequest"),
+                public=True,
+            )
+        },
+        "/agent/login": {
+            "get": _op(
+                "One-time login link: sets the session cookie, redirects to /agent",
+                None,
+                {"303": {"description": "To /agent (or /agent?login=expired)"}},
+                params=[_query("code", "the one-time code")],
+                public=True,
+            )
+        },
+        "/agent/logout": {
+            "post": _op(
+                "Log out: ends the session, clears the cookie",
+                None,
+                {"200": _json({"type": "object"})},
+                public=True,
+            )
+        },
+    }
+
 
 _REF = _path("reference", "public ticket reference, e.g. 2026-004217")
 _ID = _path("id", "delivery id")
@@ -449,11 +650,17 @@ def document() -> dict[str, Any]:
                 f"({', '.join(EVENTS)}) are signed per Standard Webhooks."
             ),
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **_desk_paths()},
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "cc_session",
+                    "description": "the pages' HttpOnly session (POST /agent/session, a link)",
+                },
                 "webhookSignature": {
                     "type": "apiKey",
                     "in": "header",

@@ -19,6 +19,7 @@ LABELS = {
         "recent": "Son aramalar",
         "tickets": "Açık talepler",
         "none": "Yok",
+        "no_recent": "Daha önce araması yok.",
         "date": "Tarih",
         "outcome": "Sonuç",
         "agent": "Temsilci",
@@ -38,6 +39,7 @@ LABELS = {
         "recent": "Recent calls",
         "tickets": "Open requests",
         "none": "None",
+        "no_recent": "No earlier calls.",
         "date": "Date",
         "outcome": "Outcome",
         "agent": "Agent",
@@ -56,10 +58,14 @@ def render(pop: dict[str, Any], lang: str, switch_url: str) -> str:
     t = LABELS.get(lang, LABELS["tr"])
     caller = pop["caller"]
     number = caller.get("national") or caller.get("number") or ""
-    rows = "".join(
-        f"<tr><td>{_e(c['date'])}</td><td>{_e(c['outcome'])}</td><td>{_e(c['agent'])}</td></tr>"
-        for c in pop["recent_calls"]
+    rows = (
+        "".join(
+            f"<tr><td>{_e(c['date'])}</td><td>{_e(c['outcome'])}</td><td>{_e(c['agent'])}</td></tr>"
+            for c in pop["recent_calls"]
+        )
+        or f'<tr><td colspan="3">{_e(t["no_recent"])}</td></tr>'
     )
+
     tickets = "".join(
         f"<li><strong>{_e(x['reference'])}</strong> {_e(x['category'])} ({_e(x['status'])})</li>"
         for x in pop["open_tickets"]

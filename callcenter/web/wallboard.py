@@ -163,7 +163,7 @@ _TOKEN_PROTOCOL = "cc.token."
 
 async def _subprotocol_token(request: web.Request) -> None:
     """Authenticates a socket by the token it offers as a subprotocol, if it offers one."""
-    from callcenter.web.auth import PRINCIPAL, json_error, lookup, token_of
+    from callcenter.web.auth import PRINCIPAL, SESSION_COOKIE, json_error, lookup, token_of
 
     if PRINCIPAL in request or token_of(request) is not None:
         return  # a header, ?token= or a login cookie decides
@@ -175,9 +175,10 @@ async def _subprotocol_token(request: web.Request) -> None:
             if pool is None:
                 raise json_error(503, "unavailable", "the database is not connected yet")
             principal = await lookup(pool, item[len(_TOKEN_PROTOCOL) :])
-            if principal is None:
+            if principal is not None:
+                request[PRINCIPAL] = principal
+            elif SESSION_COOKIE not in request.cookies:  # else the session cookie decides
                 raise json_error(401, "unauthorized", "the API token is unknown or revoked")
-            request[PRINCIPAL] = principal
             return
 
 
@@ -188,6 +189,40 @@ def _static(name: str, content_type: str) -> Callable[[web.Request], Any]:
         return web.FileResponse(path, headers={"Content-Type": content_type})
 
     return serve
+
+
+# Where a one-time supervisor link may lead (a fixed list: the link cannot send anyone away).
+_LOGIN_TARGETS = {"wallboard": "/wallboard", "reports": "/reports"}
+
+
+async def tv_login(request: web.Request) -> web.StreamResponse:
+    """A one-time link for a TV or a supervisor: sets the session cookie and opens the page.
+
+    ``/wallboard/login?code=…`` (``&to=reports`` for the reports): the code is used up, so
+    the address a TV keeps in its history no longer opens anything, and no page carries a
+    token in a URL.
+    """
+    from callcenter.web.auth import SESSION_COOKIE, create_session, redeem_login_link
+
+    service = request.app[SERVICE]
+    target = _LOGIN_TARGETS.get(request.query.get("to", "wallboard"), "/wallboard")
+    code = request.query.get("code", "")
+    token_id = await redeem_login_link(service.pool, code) if code and service.pool else None
+    if token_id is None:
+        raise web.HTTPSeeOther(f"{target}?login=expired")
+    secret = await create_session(service.pool, token_id, service.settings.session_hours)
+    response = web.HTTPSeeOther(target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(service.settings.session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
+    log.info("tv_login_link_used", token_id=token_id, page=target)
+    raise response
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -217,5 +252,6 @@ def setup(app: web.Application) -> None:
     )
     app.router.add_get("/wallboard/wallboard.css", _static("wallboard.css", "text/css"))
     app.router.add_get("/ws/wallboard", hub.handle)
+    app.router.add_get("/wallboard/login", tv_login)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_on_shutdown)

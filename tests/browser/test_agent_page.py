@@ -41,7 +41,7 @@ async def test_ring_pop_request_ticket_webhook(
             token, _ = await create_token(pool, role="agent", name="z", agent="Zeynep Kaya")
             await page.goto(str(server.make_url(f"/agent?token={token}")))
             await expect(page.locator("#link")).to_have_attribute("data-state", "on")
-            await expect(page.locator("h1")).to_have_text("Temsilci ekranı")
+            await expect(page.locator("h1")).to_have_text("Temsilci masası")
             assert "token=" not in page.url  # the token does not linger in the address bar
 
             # The call rings: the pop is on screen before the agent picks up.
@@ -98,7 +98,7 @@ async def test_ring_pop_request_ticket_webhook(
             # The English switch, from the keyboard too.
             await page.locator("#lang").focus()
             await page.keyboard.press("Enter")
-            await expect(page.locator("h1")).to_have_text("Agent screen")
+            await expect(page.locator("h1")).to_have_text("Agent desk")
             await expect(page.locator("html")).to_have_attribute("lang", "en")
     finally:
         await receiver.stop()

@@ -34,8 +34,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def demo() -> AsyncIterator[tuple[str, str]]:
-    """A demo running at 60x on a fresh database: (base URL, supervisor token)."""
+async def demo() -> AsyncIterator[tuple[str, str, str]]:
+    """A demo running at 60x on a fresh database: (base URL, supervisor token, TV link)."""
     name = f"cc_demo_shots_{secrets.token_hex(4)}"
     port = _free_port()
     out = io.StringIO()
@@ -45,14 +45,16 @@ async def demo() -> AsyncIterator[tuple[str, str]]:
     )
     task = asyncio.create_task(run_demo(options, out, stop))
     try:
+        marker = "supervisor token for more screens (the pages ask for it): "
         for _ in range(300):
-            if "wallboard?token=" in out.getvalue() or task.done():
+            if marker in out.getvalue() or task.done():
                 break
             await asyncio.sleep(0.1)
-        assert "wallboard?token=" in out.getvalue(), out.getvalue()
-        token = out.getvalue().split("wallboard?token=", 1)[1].split()[0]
+        assert marker in out.getvalue(), out.getvalue()
+        token = out.getvalue().split(marker, 1)[1].split()[0]
+        tv_link = out.getvalue().split("demo: wallboard  ", 1)[1].split()[0]
         await asyncio.sleep(12)  # a quarter of a simulated morning: calls, waits, requests
-        yield f"http://127.0.0.1:{port}", token
+        yield f"http://127.0.0.1:{port}", token, tv_link
     finally:
         stop.set()
         await asyncio.wait_for(task, 120)
@@ -77,9 +79,9 @@ async def _no_sideways_scroll(page: Page) -> None:
 
 
 async def test_demo_pages_fit_four_screens(
-    browser: Browser, demo: tuple[str, str], tmp_path: Path
+    browser: Browser, demo: tuple[str, str, str], tmp_path: Path
 ) -> None:
-    base, token = demo
+    base, token, tv_link = demo
     shots = _shots(tmp_path)
     for width, height in SIZES:
         context = await browser.new_context(
@@ -90,7 +92,16 @@ async def test_demo_pages_fit_four_screens(
         try:
             page = await context.new_page()
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-            await page.goto(f"{base}/wallboard?token={token}")
+            if width == 1920:
+                # The TV: the demo's one-time link opens a cookie session, then the board.
+                await page.goto(tv_link)
+                assert page.url == f"{base}/wallboard"
+            else:
+                # Another screen: the page asks for the supervisor's token once.
+                await page.goto(f"{base}/wallboard")
+                await expect(page.locator("#auth")).to_be_visible()
+                await page.locator('#auth input[name="token"]').fill(token)
+                await page.locator("#auth button").click()
             await expect(page.locator("#conn")).to_have_attribute("data-state", "live")
             await expect(page.locator("#agents tbody tr[data-agent]").first).to_be_visible()
             await page.wait_for_timeout(1500)  # a few ticks of the simulated clock
@@ -125,3 +136,12 @@ async def test_demo_pages_fit_four_screens(
             assert errors == []
         finally:
             await context.close()
+    # The TV link was used up: opened again, it says so and asks for a token.
+    context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        page = await context.new_page()
+        await page.goto(tv_link)
+        await expect(page.locator("#auth-error")).to_contain_text("kullanılmış")
+        assert "login=" not in page.url and "code=" not in page.url
+    finally:
+        await context.close()

@@ -219,6 +219,12 @@ async def test_delivery_log_and_subscriptions_need_admin(api: Any) -> None:
         server, "POST", "/api/webhooks/deliveries/123/replay", tokens["admin"]
     )
     assert status == 404
+    # Ids past PostgreSQL's bigint or in non-ASCII digits are unknown ids, not a 500.
+    for raw in ("9" * 40, "%D9%A1%D9%A2"):
+        status, err = await call_json(
+            server, "GET", f"/api/webhooks/deliveries/{raw}", tokens["admin"]
+        )
+        assert status == 404 and err["error"]["code"] == "not_found"
     status, err = await call_json(
         server, "POST", "/api/webhooks/subscriptions/nope/enable", tokens["admin"]
     )

@@ -75,12 +75,13 @@ async def test_the_demo_summary_counts_calls_as_the_report_does() -> None:
     async def watch() -> None:
         # The wallboard's clock is the simulator's: its time is on the simulated day and
         # it runs at the demo's speed.
+        marker = "supervisor token for more screens (the pages ask for it): "
         for _ in range(100):
             await asyncio.sleep(0.2)
             text = out.getvalue()
-            if "token=" in text:
+            if marker in text:
                 break
-        token = text.split("wallboard?token=", 1)[1].split()[0]
+        token = text.split(marker, 1)[1].split()[0]
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(
                 f"http://127.0.0.1:{port}/ws/wallboard",
@@ -117,6 +118,9 @@ async def test_the_demo_summary_counts_calls_as_the_report_does() -> None:
         assert board["day"] == day.isoformat()
         assert board["clock_rate"] == 60
         assert "database" in out.getvalue() and "report --from 2026-03-03" in out.getvalue()
+        # The supervisor's pages open by one-time links; no printed link carries a token.
+        assert "/wallboard/login?code=" in out.getvalue()
+        assert "?token=" not in out.getvalue()
 
         # A second demo on the same name starts from an empty database.
         again = DemoOptions(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import statistics
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,32 @@ def test_more_agents_mean_shorter_waits() -> None:
     base = TrafficParams(working_days=10, calls_per_year=int(SEED_CALLS * 10 / 251))
     fewer = dataclasses.replace(base, staffing=tuple((h, max(1, n - 1)) for h, n in base.staffing))
     assert simulate_year(fewer, seed=1).avg_wait_s > simulate_year(base, seed=1).avg_wait_s
+
+
+def _callers(seed: int, hours: float) -> list[tuple[str, str]]:
+    """The (name, number) of every caller the workload sends in ``hours`` of a morning."""
+    from callcenter.sim.engine import Pbx
+    from callcenter.sim.workload import Workload, morning_peak, traffic_config
+
+    params = TrafficParams()
+    pbx = Pbx(traffic_config(params), epoch=morning_peak(), rng=random.Random(seed))
+    seen: list[tuple[str, str]] = []
+
+    def record(plan: Any, action_id: str | None, originated: bool = True) -> None:
+        seen.append((plan.name, plan.number))
+
+    pbx.originate = record  # type: ignore[method-assign]
+    Workload(pbx, params, random.Random(seed + 1)).start()
+    pbx.sched.run_until(hours * 3600.0)
+    return seen
+
+
+def test_a_share_of_callers_call_again_and_the_seed_fixes_who() -> None:
+    seen = _callers(7, 3.0)
+    numbers = [number for _, number in seen]
+    repeats = len(numbers) - len(set(numbers))
+    # A fifth of the callers are earlier ones (the pop has a history to show for them).
+    assert 0.1 < repeats / len(numbers) < 0.3, (repeats, len(numbers))
+    # The same person calls again: name and number together.
+    assert len(set(seen)) == len(set(numbers))
+    assert _callers(7, 3.0) == seen

@@ -14,6 +14,7 @@ const TEXT = {
     chartSl: "Günlük hizmet seviyesi", chartWait: "Bekleme süresi dağılımı",
     chartCategories: "En çok talep edilen konular", footer: "Rakamların tanımları",
     datePattern: "GG.AA.YYYY", badDate: "Tarih GG.AA.YYYY biçiminde olmalı: {v}",
+    expired: "Bu bağlantı kullanılmış ya da süresi dolmuş: yeni bir tek kullanımlık bağlantı isteyin ya da anahtarı girin.",
     noQueue: "Kuyruğa girmeyen", noQueueTip: "Hiç kuyruğa girmeyen çağrılar: yalnız sesli yanıtta (IVR) kalanlar, dolu kuyruktan dönenler",
     loading: "Yükleniyor…", loaded: "Hazır ({s} sn)", needToken: "Bu rapor için süpervizör API anahtarı gerekiyor.",
     forbidden: "Bu anahtarın rapor görme yetkisi yok.", failed: "Rapor alınamadı: {m}",
@@ -53,6 +54,7 @@ const TEXT = {
     chartSl: "Service level per day", chartWait: "Wait time distribution",
     chartCategories: "Top request categories", footer: "Definitions of the figures",
     datePattern: "DD/MM/YYYY", badDate: "Dates are written DD/MM/YYYY: {v}",
+    expired: "This link was used already or has expired: ask for a new one-time link, or enter the token.",
     noQueue: "No queue", noQueueTip: "Calls that never reached a queue: IVR only, or turned away by a full queue",
     loading: "Loading…", loaded: "Ready ({s} s)", needToken: "This report needs a supervisor API token.",
     forbidden: "This token may not see reports.", failed: "The report failed: {m}",
@@ -85,6 +87,7 @@ const TEXT = {
 
 let lang = localStorage.getItem("cc_lang") || "tr";
 let token = new URLSearchParams(location.search).get("token") || localStorage.getItem("cc_token") || "";
+let expiredLink = false; // came back from a used or expired one-time link
 let last = null; // {main, hours, days} of the last load, re-rendered on a language switch
 
 const $ = (sel) => document.querySelector(sel);
@@ -185,7 +188,8 @@ async function load() {
     status(t("loaded", { s: ((performance.now() - began) / 1000).toFixed(1) }), "ok");
   } catch (err) {
     if (err.auth) $("#auth").hidden = false;
-    status(err.auth ? err.message : t("failed", { m: err.message }), "error");
+    const why = err.auth && expiredLink ? t("expired") : err.message;
+    status(err.auth ? why : t("failed", { m: err.message }), "error");
   }
 }
 
@@ -443,6 +447,12 @@ async function start() {
     q.delete("token");
     const rest = q.toString();
     history.replaceState(null, "", location.pathname + (rest ? "?" + rest : ""));
+  }
+  if (q.get("login") === "expired") {
+    q.delete("login");
+    const rest = q.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : ""));
+    expiredLink = true;
   }
   try {
     const res = await fetch("/api/clock");

@@ -36,6 +36,7 @@
       needToken: "Bu pano için süpervizör anahtarı gerekiyor",
       needTokenHelp: "Yöneticinizden tek kullanımlık pano bağlantısı ya da bir süpervizör API anahtarı isteyin.",
       badToken: "Bu anahtar geçersiz ya da iptal edilmiş.",
+      expired: "Bu bağlantı kullanılmış ya da süresi dolmuş: yeni bir tek kullanımlık bağlantı isteyin.",
       forbidden: "Bu anahtarın panoyu görme yetkisi yok (süpervizör gerekir).",
       tokenLabel: "Süpervizör API anahtarı",
       connect: "Bağlan",
@@ -78,6 +79,7 @@
       needToken: "This wallboard needs a supervisor token",
       needTokenHelp: "Ask your administrator for a one-time wallboard link or a supervisor API token.",
       badToken: "This token is unknown or revoked.",
+      expired: "This link was used already or has expired: ask for a new one-time link.",
       forbidden: "This token may not see the wallboard (supervisor needed).",
       tokenLabel: "Supervisor API token",
       connect: "Connect",
@@ -99,6 +101,13 @@
   if (params.get("token")) {
     localStorage.setItem(TOKEN_KEY, params.get("token"));
     params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
+  // A one-time link that could not be used comes back here with ?login=expired.
+  const loginExpired = params.get("login") === "expired";
+  if (loginExpired) {
+    params.delete("login");
     const rest = params.toString();
     history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
   }
@@ -290,7 +299,7 @@
         const why = await diagnose(url.href, token);
         if (why) {
           connState = "noAuth";
-          authError = why === "none" ? "" : why;
+          authError = why === "none" ? (loginExpired ? "expired" : "") : why;
           render();
           document.querySelector("#auth input").focus();
           return; // waits for a token
