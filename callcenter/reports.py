@@ -333,7 +333,7 @@ async def _read_agent_time(
             SELECT p.agent, p.reason, p.m * coalesce(o.m, '{{}}'::tstzmultirange) AS m
             FROM paused p LEFT JOIN online o ON o.agent = p.agent
         ), every AS (
-            SELECT agent, range_agg(x) AS m FROM clipped, unnest(m) x GROUP BY agent
+            SELECT agent, range_agg(m) AS m FROM clipped GROUP BY agent
         )
         SELECT 'online' AS kind, agent, '' AS reason, {_SECONDS} AS s FROM online
         UNION ALL SELECT 'paused', agent, '', {_SECONDS} FROM every
