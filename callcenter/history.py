@@ -69,6 +69,11 @@ class HistoryLoader:
         self.queries = 0
         self.callers = 0
 
+    @property
+    def pending(self) -> int:
+        """Callers waiting for a batch, plus the batches in flight (for back-pressure)."""
+        return len(self._waiting) + len(self._running)
+
     def get(self, number: str) -> asyncio.Future[History]:
         """A future of the caller's latest calls and open tickets (cancel it if unneeded)."""
         future: asyncio.Future[History] = asyncio.get_running_loop().create_future()
