@@ -101,6 +101,7 @@ class ScreenPop:
         self.region = settings.phone_region
         self._history: dict[tuple[str, str], asyncio.Future[History]] = {}
         self.loader = HistoryLoader(pool, self.region)
+        self.batched = True  # False: one query per caller (bench/screenpop.py's baseline)
         self._stage: dict[tuple[str, str, str], str] = {}  # (server, linkedid, agent) -> stage
         self.current: dict[str, str] = {}  # topic -> the last pop sent there (for reconnects)
         self.ended: OrderedDict[tuple[str, str], Call] = OrderedDict()
@@ -133,8 +134,15 @@ class ScreenPop:
         key = (call.server, call.linkedid)
         if key in self._history or not call.caller_number or self._pool() is None:
             return
-        # Batched: a burst of callers costs a few queries, not one round trip each.
-        self._history[key] = self.loader.get(call.caller_number)
+        if self.batched:
+            # A burst of callers costs a few queries, not one round trip each.
+            self._history[key] = self.loader.get(call.caller_number)
+            return
+        task = asyncio.get_running_loop().create_task(
+            caller_history(self._pool(), call.caller_number, self.region)
+        )
+        task.add_done_callback(_log_failure)
+        self._history[key] = task
 
     def _ready_history(self, call: Call) -> tuple[History, bool]:
         """The history if it has arrived, and whether it is still pending."""
@@ -242,3 +250,8 @@ class ScreenPop:
             if lid == linkedid and server in (None, srv):
                 return call
         return None
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("caller_history_failed", error=repr(task.exception()))
