@@ -290,8 +290,9 @@ async def main(args: argparse.Namespace) -> None:
               f"{'one query each':>16} {'baseline':>14} {'ratio p50':>10}")  # fmt: skip
         for n in args.calls:
             for rate in (args.rate, None):
-                first, full, _ = await service_run(url, n, rate)
+                # The baseline first: the first run of a process also pays its warm-up.
                 _, single, _ = await service_run(url, n, rate, batched=False)
+                first, full, _ = await service_run(url, n, rate)
                 base_lat = await baseline_run(n, rate, 1500)
                 pacing = f"{rate:g}/s" if rate else "burst"
                 print(
