@@ -19,14 +19,14 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
 from bulkload import create_database, drop_database, load
 
-from callcenter.kpis import Tally, Thresholds
-from callcenter.reports import ReportQuery, build_report
+from callcenter.kpis import AgentTime, Tally, Thresholds, agent_times
+from callcenter.reports import Report, ReportQuery, _read_agent_time, build_report
 from callcenter.store.migrations import migrate
 
 TZ = "Europe/Istanbul"
@@ -88,6 +88,43 @@ async def timed(what: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, A
     return statistics.median(times), result
 
 
+async def agent_time_in_python(pool: asyncpg.Pool, query: ReportQuery) -> dict[str, AgentTime]:
+    """Every session and pause of the period read into Python and merged by kpis.agent_times."""
+    lo, hi = query.bounds()
+    end = min(hi, datetime.now(UTC))
+    where = "started_at < $2 AND coalesce(ended_at, 'infinity') > $1"
+    epochs = "extract(epoch FROM started_at)::float8, extract(epoch FROM ended_at)::float8"
+    sessions = await pool.fetch(
+        f"SELECT agent, {epochs} FROM agent_sessions WHERE {where}", lo, end
+    )
+    pauses = await pool.fetch(
+        f"SELECT agent, reason, {epochs} FROM agent_pauses WHERE {where}", lo, end
+    )
+    return agent_times(
+        [tuple(r) for r in sessions], [tuple(r) for r in pauses], lo.timestamp(), end.timestamp()
+    )
+
+
+async def agent_time_in_sql(pool: asyncpg.Pool, query: ReportQuery) -> dict[str, AgentTime]:
+    """The report's own agent-time step alone (PostgreSQL merges)."""
+    lo, hi = query.bounds()
+    report = Report(query, Thresholds())
+    async with pool.acquire() as conn:
+        await _read_agent_time(conn, report, lo, hi, None)
+    return report.agents
+
+
+def same_agent_time(ours: dict[str, AgentTime], theirs: dict[str, AgentTime]) -> list[str]:
+    """Agents whose logged-in or pause seconds differ by more than a millisecond."""
+    out = []
+    for agent in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(agent, AgentTime()), theirs.get(agent, AgentTime())
+        if abs(a.logged_in_s - b.logged_in_s) > 1e-3 or abs(a.paused_s - b.paused_s) > 1e-3:
+            mine = f"{a.logged_in_s:.3f}/{a.paused_s:.3f}"
+            out.append(f"{agent}: {mine} != {b.logged_in_s:.3f}/{b.paused_s:.3f}")
+    return out
+
+
 def agree(ours: Tally, theirs: Tally) -> list[str]:
     """The checked figures on which the rollups and the full scan differ."""
     a, b = ours.kpis(), theirs.kpis()
@@ -112,6 +149,16 @@ async def bench(url: str, runs: int) -> int:
             q = ReportQuery(YEAR.start, YEAR.end, by=by, tz=TZ)
             fast, report = await timed(lambda q=q: build_report(pool, q, th), runs)
             print(f"{'year report by ' + by:<34}{fast * 1000:>8.1f}ms  ({len(report.rows)} rows)")
+        # Baseline for the agents' logged-in and pause time: every session and pause read
+        # into Python and merged there (how the report did it before), same run.
+        q = ReportQuery(YEAR.start, YEAR.end, by="agent", tz=TZ)
+        slow, merged = await timed(lambda: agent_time_in_python(pool, q), max(1, runs // 2))
+        fast, _ = await timed(lambda: agent_time_in_sql(pool, q), runs)
+        print(
+            f"{'  agent time (sessions, pauses)':<34}{fast * 1000:>8.1f}ms{slow * 1000:>10.1f}ms"
+            f"{slow / fast:>8.1f}x  (PostgreSQL multiranges vs Python merge)"
+        )
+        failures += [f"agent time: {d}" for d in same_agent_time(report.agents, merged)]
         k = report.total.kpis()
         print(
             f"year: {k['calls']:,} calls, {k['requests']:,} requests, avg talk {k['avg_talk_s']} s,"

@@ -23,10 +23,13 @@ import structlog
 from callcenter import events
 from callcenter.config import AsteriskServer, Settings
 from callcenter.model import (
+    AgentSession,
     CallAnswered,
     CallEnded,
     CallStarted,
     Effect,
+    Member,
+    MemberChanged,
     PauseEnded,
     QueueJoined,
     SessionEnded,
@@ -70,8 +73,18 @@ def _release_memory() -> None:
 class Service:
     """The running service: one ordered event stream, its subscribers and its resources."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        clock_rate: float = 1.0,
+    ) -> None:
         self.settings = settings
+        # The floor's clock (epoch seconds): the wall clock, or a simulator's (the demo), so
+        # waits, talk, wrap-up and "today" on every page are read on the clock the events
+        # carry. ``clock_rate`` is how many of its seconds pass per wall second (pages tick).
+        self.clock = clock
+        self.clock_rate = clock_rate
         self.pipeline = Pipeline()
         self.tracker = self.pipeline.tracker
         self.tracker.max_open_per_server = settings.max_open_calls_per_server
@@ -86,6 +99,7 @@ class Service:
         self.subscriber_errors = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._dirty: set[tuple[str, str]] = set()  # open calls changed since the last snapshot
+        self._open_written: set[int] = set()  # open sessions and pauses already written (ids)
         self.cluster: Any = None  # callcenter.cluster.Cluster when ingest_mode is "cluster"
         self.reconciler: Any = None  # callcenter.reconciler.Reconciler unless reconcile = "off"
         self.started = False  # set once start() completed; a failed start writes no snapshots
@@ -159,7 +173,7 @@ class Service:
         while True:
             await asyncio.sleep(_TICK_S)
             try:
-                self.dispatch(self.tracker.tick(time.time()))
+                self.dispatch(self.tracker.tick(self.clock()))
                 self._snapshot_open_calls()
                 self._after_flood()
             except Exception:
@@ -203,9 +217,29 @@ class Service:
             elif isinstance(effect, QueueJoined | CallAnswered | VisitEnded):
                 self._dirty.add((effect.call.server, effect.call.linkedid))
             elif isinstance(effect, PauseEnded):
+                self._open_written.discard(id(effect.pause))
                 writer.submit_pause(effect.pause, effect.pause.server)
             elif isinstance(effect, SessionEnded):
+                self._open_written.discard(id(effect.session))
                 writer.submit_session(effect.session, effect.session.server)
+            elif isinstance(effect, MemberChanged) and not effect.removed:
+                self._write_open_agent_time(effect.member)
+
+    def _write_open_agent_time(self, member: Member) -> None:
+        """Writes a session (and pause) when it begins, not only when it ends.
+
+        Without this an agent logged in all day has no logged-in, paused or occupancy time
+        in today's report until they log off; the row's end is filled in when it comes.
+        """
+        key = (member.server, member.queue, member.interface)
+        for record in (self.tracker.sessions.get(key), self.tracker.pauses.get(key)):
+            if record is None or id(record) in self._open_written:
+                continue
+            self._open_written.add(id(record))
+            if isinstance(record, AgentSession):
+                self.writer.submit_session(record, record.server)
+            else:
+                self.writer.submit_pause(record, record.server)
 
     def _after_flood(self) -> None:
         """Gives memory back once a flood's backlog has drained (RSS must come back down)."""

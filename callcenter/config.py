@@ -53,6 +53,15 @@ class Settings:
     wrapup_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 3.0})
     service_level_seconds: Mapping[str, float] = field(default_factory=lambda: {"*": 20.0})
     short_abandon_seconds: float = 5.0
+    # Wallboard alerts per queue ("*" is the default): a queue's tile turns amber, then red,
+    # when today's service level falls below these percentages, or when its longest current
+    # wait passes these seconds.
+    wallboard_sl_amber: Mapping[str, float] = field(default_factory=lambda: {"*": 85.0})
+    wallboard_sl_red: Mapping[str, float] = field(default_factory=lambda: {"*": 80.0})
+    wallboard_wait_amber: Mapping[str, float] = field(default_factory=lambda: {"*": 30.0})
+    wallboard_wait_red: Mapping[str, float] = field(default_factory=lambda: {"*": 60.0})
+    # With more queues than this the wallboard draws compact tiles (one line per queue).
+    wallboard_compact_above: int = 6
     # The call center's local day: "today" on the wallboard starts at its midnight.
     timezone: str = "Europe/Istanbul"
     db_batch_size: int = 500
@@ -324,6 +333,7 @@ def load_settings(path: str | None = None, env: Mapping[str, str] | None = None)
         table = getattr(settings, name).replace("{server}", "x")
         if not table.replace("_", "").isalnum() or not table.isascii() or table[0].isdigit():
             raise ConfigError(f"setting {name!r}: expected a plain table name, got {table!r}")
+    _check_alerts(settings)
     if not 0 < len(settings.cluster_channel.encode()) < 64:
         raise ConfigError("setting 'cluster_channel': expected 1 to 63 bytes (a PostgreSQL name)")
     return settings
@@ -336,6 +346,30 @@ def _raw_object_keys(env: Mapping[str, str]) -> set[str]:
     """Names of list settings whose environment value is a JSON object rather than a list."""
     raw = env.get(_ENV_PREFIX + "WEBHOOKS", "").strip()
     return {"webhooks"} if raw.startswith("{") else set()
+
+
+def _check_alerts(settings: Settings) -> None:
+    """Refuses wallboard thresholds whose amber would come after their red."""
+    for queue in {*settings.wallboard_sl_amber, *settings.wallboard_sl_red}:
+        amber, red = (
+            per_queue(settings.wallboard_sl_amber, queue),
+            per_queue(settings.wallboard_sl_red, queue),
+        )
+        if amber < red:
+            raise ConfigError(
+                f"setting 'wallboard_sl_amber' for {queue!r}: {amber:g} % is below the red "
+                f"threshold {red:g} % (amber warns first: it must be higher)"
+            )
+    for queue in {*settings.wallboard_wait_amber, *settings.wallboard_wait_red}:
+        amber, red = (
+            per_queue(settings.wallboard_wait_amber, queue),
+            per_queue(settings.wallboard_wait_red, queue),
+        )
+        if amber > red:
+            raise ConfigError(
+                f"setting 'wallboard_wait_amber' for {queue!r}: {amber:g} s is above the red "
+                f"threshold {red:g} s (amber warns first: it must be lower)"
+            )
 
 
 def per_queue(table: Mapping[str, float], queue: str) -> float:

@@ -2,6 +2,13 @@
 
 Simulated agents close each answered call with a disposition through the same HTTP API the
 agent page uses (about one call in four a request, which opens a ticket).
+
+Time: the simulator replays yesterday's working day (from 09:00, Istanbul) ``speed`` times
+faster than the wall clock, and the service, its pages and its reports run on that simulated
+clock, so waits, talk, wrap-up and "today" agree with each other at any speed; the whole day
+lies in the past, so ``callcenter report`` for it afterwards reads complete figures. Each demo
+writes into a fresh database (``callcenter_demo`` on the DATABASE_URL server, replaced at every
+start, or a private server), so demos never pile into one day.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import structlog
@@ -48,7 +57,9 @@ class DemoOptions:
     http_port: int = 8080
     seed: int | None = 1
     agents: int | None = None
-    database_url: str | None = None
+    database_url: str | None = None  # the server to create the demo's database on
+    database_name: str = "callcenter_demo"  # dropped and created afresh at every start
+    day: date | None = None  # the simulated working day (default: yesterday, Istanbul)
 
 
 @dataclass
@@ -73,11 +84,39 @@ class _Tally:
                 self.abandoned += outcome == "abandoned"
 
 
+async def fresh_database(server_url: str, name: str) -> str:
+    """Drops and creates database ``name`` on the server of ``server_url``; returns its URL."""
+    import asyncpg
+
+    if not name.replace("_", "").isalnum():
+        raise RuntimeError(f"demo database name {name!r}: letters, digits and _ only")
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.PostgresError as exc:
+        raise RuntimeError(
+            f"cannot create the demo's fresh database {name!r} on {_redacted(server_url)}: {exc}"
+        ) from None
+    finally:
+        await conn.close()
+    return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password (for messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 async def _database(options: DemoOptions, stack: contextlib.AsyncExitStack) -> str:
-    """The PostgreSQL to use: DATABASE_URL if given, else a private one started for the run."""
+    """A fresh PostgreSQL database: on DATABASE_URL's server if given, else a private server."""
     url = options.database_url or os.environ.get("DATABASE_URL")
     if url:
-        return url
+        return await fresh_database(url, options.database_name)
     from callcenter.devdb import PrivatePostgres, postgres_bindir
 
     bindir = postgres_bindir()
@@ -94,13 +133,26 @@ async def _database(options: DemoOptions, stack: contextlib.AsyncExitStack) -> s
     return server.url
 
 
-async def _demo_tokens(service: Service) -> tuple[str, str]:
+async def _demo_tokens(service: Service) -> tuple[str, str, int]:
     """Tokens (stored hashed like any other) for the simulated agents and the supervisor."""
     from callcenter.web.auth import create_token
 
     agents, _ = await create_token(service.pool, role="integration", name="demo simulated agents")
-    supervisor, _ = await create_token(service.pool, role="supervisor", name="demo supervisor")
-    return agents, supervisor
+    supervisor, who = await create_token(service.pool, role="supervisor", name="demo supervisor")
+    return agents, supervisor, who.token_id
+
+
+async def supervisor_links(service: Service, token_id: int, base: str) -> tuple[str, str]:
+    """One-time links opening the wallboard and the reports with a session cookie."""
+    from callcenter.web.auth import create_login_link
+
+    minutes = service.settings.login_link_minutes
+    wallboard = await create_login_link(service.pool, token_id, minutes)
+    reports = await create_login_link(service.pool, token_id, minutes)
+    return (
+        f"{base}/wallboard/login?code={wallboard}",
+        f"{base}/wallboard/login?code={reports}&to=reports",
+    )
 
 
 async def agent_links(service: Service, sim: Any, base: str, limit: int = 12) -> list[str]:
@@ -131,21 +183,20 @@ async def agent_links(service: Service, sim: Any, base: str, limit: int = 12) ->
     return lines
 
 
-async def summary(service: Service, tally: _Tally) -> dict[str, Any]:
-    """The run's figures, read back from the rows PostgreSQL holds for the calls it ended."""
-    row = await service.pool.fetchrow(
-        """
-        SELECT count(*) AS calls,
-               count(*) FILTER (WHERE outcome = 'answered') AS answered,
-               count(*) FILTER (WHERE outcome = 'abandoned') AS abandoned,
-               avg(wait_s) AS avg_wait_s,
-               avg(talk_s) FILTER (WHERE outcome = 'answered') AS avg_talk_s
-        FROM calls WHERE server = $1 AND linkedid = ANY($2::text[])
-        """,
-        DEMO_SERVER,
-        tally.ended,
+async def summary(service: Service, tally: _Tally, day: date, last: date) -> dict[str, Any]:
+    """The run's figures as ``callcenter report`` counts them for the simulated day(s).
+
+    The demo's database holds this run only, so the report of its days is the run: every
+    call (IVR-only ones too, as the municipality counts them), requests, talk and wait.
+    """
+    from callcenter.kpis import Thresholds
+    from callcenter.reports import ReportQuery, build_report
+
+    query = ReportQuery(day, last, tz=service.settings.timezone)
+    report = await build_report(
+        service.pool, query, Thresholds.from_settings(service.settings), now=service.clock()
     )
-    # Agents' requests and the IVR's self-service (masa-sandalye) both attach their call.
+    k = report.total.kpis()
     tickets = await service.pool.fetchval(
         """
         SELECT count(DISTINCT ticket_id) FROM ticket_calls
@@ -155,13 +206,46 @@ async def summary(service: Service, tally: _Tally) -> dict[str, Any]:
         list(tally.seen),
     )
     return {
-        "calls": row["calls"],
-        "answered": row["answered"],
-        "abandoned": row["abandoned"],
-        "avg_wait_s": round(row["avg_wait_s"] or 0.0, 1),
-        "avg_talk_s": round(row["avg_talk_s"] or 0.0, 1),
+        "from": day.isoformat(),
+        "to": last.isoformat(),
+        "calls": k["calls"],
+        "requests": k["requests"],
+        "avg_talk_s": k["avg_talk_s"],
+        "avg_wait_s": k["avg_wait_s"],
+        "answered": k["answered"],
+        "abandoned": k["abandoned"],
+        "service_level": k["service_level"],
         "tickets": tickets,
     }
+
+
+def _day_over(sim: Any, service: Service) -> bool:
+    """The simulated day's office hours are over: nobody logged in, nobody waiting."""
+    workload = sim.workload
+    if workload is None or workload.logged_in:
+        return False
+    hour = datetime.fromtimestamp(service.clock(), service_zone(service)).hour
+    return hour >= 17 and not any(True for _ in service.tracker.waiting())
+
+
+def service_zone(service: Service) -> Any:
+    """The call center's time zone."""
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(service.settings.timezone)
+
+
+def _log_everyone_off(service: Service, now: float) -> None:
+    """Ends the sessions and pauses still open when the demo stops (its agents go home)."""
+    tracker, writer = service.tracker, service.writer
+    for pause in list(tracker.pauses.values()):
+        if pause.ended_at is None:
+            pause.ended_at = now
+            writer.submit_pause(pause, pause.server)
+    for session in list(tracker.sessions.values()):
+        if session.ended_at is None:
+            session.ended_at = now
+            writer.submit_session(session, session.server)
 
 
 def _progress(service: Service, tally: _Tally, out: TextIO) -> None:
@@ -221,8 +305,12 @@ async def run_demo(
                 await asyncio.sleep(0.5)
             tally.disposition_errors += 1
 
+        from callcenter.sim.workload import ISTANBUL, morning_peak
+
+        day = options.day or (datetime.now(ISTANBUL).date() - timedelta(days=1))
         sim = Simulator(
             speed=options.speed,
+            start_epoch=morning_peak(datetime(day.year, day.month, day.day, 12, tzinfo=ISTANBUL)),
             seed=options.seed,
             agents=options.agents,
             port=0,
@@ -248,7 +336,9 @@ async def run_demo(
             # wall seconds, so short at the simulator's speed (10 s is 5 simulated minutes).
             agent_wrapup_seconds=10.0,
         )
-        service = Service(settings)
+        # The floor's clock is the simulator's: every page and figure reads simulated time.
+        service = Service(settings, clock=lambda: sim.pbx.epoch + sim.server.sim_now())
+        service.clock_rate = options.speed
         service.subscribe(tally.effects)
         await service.start()
         stack.push_async_callback(service.stop)
@@ -258,18 +348,25 @@ async def run_demo(
         stack.push_async_callback(runner.cleanup)
         http = aiohttp.ClientSession()
         stack.push_async_callback(http.close)
-        token_holder["token"], supervisor = await _demo_tokens(service)
+        token_holder["token"], supervisor, supervisor_id = await _demo_tokens(service)
         links = await agent_links(service, sim, base)
+        tv_link, reports_link = await supervisor_links(service, supervisor_id, base)
         print(
             f"demo: simulated Asterisk on 127.0.0.1:{port} "
             f"(seed {sim.seed}, speed x{options.speed:g})\n"
-            f"demo: wallboard  {base}/wallboard?token={supervisor}\n"
-            f"demo: reports    {base}/reports?token={supervisor}\n"
+            f"demo: wallboard  {tv_link}   (one-time links: the page then holds a session "
+            "cookie)\n"
+            f"demo: reports    {reports_link}\n"
+            f"demo: supervisor token for more screens (the pages ask for it): {supervisor}\n"
             f"demo: metrics    {base}/metrics   health {base}/healthz\n"
+            f"demo: definitions {base}/definitions\n"
+            f"demo: database   {_redacted(database_url)} (fresh for this run; simulated day "
+            f"{day.isoformat()})\n"
             "demo: agent page, one-time login links (each opens one browser session; "
             f"{base}/agent also takes an agent token):\n" + "\n".join(links),
             file=out,
         )
+        closed_told = False
         stop = stop or asyncio.Event()
         deadline = None if options.duration is None else time.monotonic() + options.duration
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
@@ -277,11 +374,25 @@ async def run_demo(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), left)
             _progress(service, tally, out)
+            if not closed_told and _day_over(sim, service):
+                closed_told = True
+                out.write(
+                    "\ndemo: the simulated working day is over (the wallboard says so); "
+                    "Ctrl-C ends the demo\n"
+                )
         if out.isatty():
             out.write("\n")
         await sim.stop()  # no new calls; dispositions in flight get their chance
         await asyncio.wait_for(service.drain(), 30)
+        ended = service.clock()
+        _log_everyone_off(service, ended)
         await asyncio.wait_for(service.writer.flush(), 30)
-        result = await summary(service, tally)
+        last = datetime.fromtimestamp(ended, ISTANBUL).date()
+        result = await summary(service, tally, day, max(day, last))
+        print(
+            f"demo: the same figures: DATABASE_URL={_redacted(database_url)} python -m callcenter"
+            f" report --from {result['from']} --to {result['to']}",
+            file=out,
+        )
         log.info("demo_finished", **result, dispositions=tally.dispositions)
         return result

@@ -16,6 +16,8 @@ COLUMNS = (
     "avg_queue_wait_s max_wait_s request_rate"
 ).split()
 AGENT_COLUMNS = "rang missed logged_in_s paused_s occupancy pauses".split()
+# The by-queue row of calls that never entered a queue (IVR self-service, refused by a full one).
+NO_QUEUE = "(no queue)"
 # Figures that mean nothing for one agent (they are about the queue's callers).
 _NOT_FOR_AGENTS = (
     "offered abandoned short_abandoned timeouts other_exits service_level abandon_rate "
@@ -172,7 +174,7 @@ def _group_table(report: Report) -> str:
     table = [head]
     for row in sorted_rows(report):
         cells = [
-            str(row[by] or "-"),
+            str(row[by] or (NO_QUEUE if by == "queue" else "-")),
             _num(row["calls"]),
             _num(row["requests"]),
             mmss(row["avg_talk_s"]),
@@ -201,6 +203,14 @@ def _group_table(report: Report) -> str:
             ]
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    note = ""
+    if by == "queue" and any(not key for key in report.rows):
+        note = f"\n  {NO_QUEUE}: calls that never reached a queue (IVR only, or a full queue)"
+    return _aligned(table, widths) + ("\n" + note if note else "")
+
+
+def _aligned(table: list[list[str]], widths: list[int]) -> str:
+    """Rows of cells, the first column left-aligned and the others right-aligned."""
     return "\n".join(
         "  "
         + "  ".join(

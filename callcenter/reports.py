@@ -8,6 +8,7 @@ and the page show the same numbers as ``callcenter.kpis`` gives for the same cal
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callcenter.kpis import GROUPINGS, WAIT_BINS, AgentTime, Tally, Thresholds, agent_times
+from callcenter.kpis import GROUPINGS, WAIT_BINS, AgentTime, Tally, Thresholds
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
 
@@ -146,9 +147,17 @@ async def fold_requests(conn: Any) -> int:
 
 
 async def build_report(
-    pool: Any, query: ReportQuery, th: Thresholds, progress: Progress | None = None
+    pool: Any,
+    query: ReportQuery,
+    th: Thresholds,
+    progress: Progress | None = None,
+    now: float | None = None,
 ) -> Report:
-    """Reads a period's report from the rollups (keeping them in step first)."""
+    """Reads a period's report from the rollups (keeping them in step first).
+
+    ``now`` (epoch seconds; default the wall clock) is where sessions still open end: the
+    floor's clock, which is a simulator's in the demo.
+    """
     began = time.perf_counter()
     steps = ["thresholds", "requests", "calls and queues", "request categories"]
     if query.by == "agent":
@@ -167,18 +176,36 @@ async def build_report(
         step(1)
         await fold_requests(conn)
         step(2)
-        await _read_hourly(conn, report, lo, hi)
-        step(3)
-        await _read_requests(conn, report, lo, hi)
+        reads: list[tuple[Any, tuple[Any, ...]]] = [(_read_hourly, ()), (_read_requests, ())]
         if query.by == "agent":
-            step(4)
-            await _read_agents(conn, report, lo, hi)
-            step(5)
-            await _read_agent_time(conn, report, lo, hi)
+            reads += [(_read_agents, ()), (_read_agent_time, (now,))]
+        if _spare_connections(pool) < len(reads) - 1:
+            for i, (read, extra) in enumerate(reads):
+                step(min(2 + i, len(steps) - 1))
+                await read(conn, report, lo, hi, *extra)
+        else:
+            # Independent sums: on connections of their own they run side by side (each
+            # only adds to the report, so the order they finish in does not matter).
+            async def apart(read: Any, extra: tuple[Any, ...]) -> None:
+                async with pool.acquire() as own:
+                    await read(own, report, lo, hi, *extra)
+
+            step(3)
+            first, *rest = reads
+            await asyncio.gather(
+                first[0](conn, report, lo, hi, *first[1]),
+                *(apart(read, extra) for read, extra in rest),
+            )
     if progress is not None:
         progress("done", len(steps), len(steps))
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _spare_connections(pool: Any) -> int:
+    """How many more connections the pool may open besides the one in hand (0 if unknown)."""
+    size = getattr(pool, "get_max_size", None)
+    return int(size()) - 1 if callable(size) else 0
 
 
 def _row_tally(row: Any, names: list[str]) -> Tally:
@@ -271,24 +298,58 @@ async def _read_agents(conn: Any, report: Report, lo: datetime, hi: datetime) ->
         report.rows.setdefault(row["agent"], Tally()).__iadd__(t)
 
 
-async def _read_agent_time(conn: Any, report: Report, lo: datetime, hi: datetime) -> None:
-    # Sessions and pauses are few (a handful per agent and day): read them and let
-    # kpis.agent_times merge the overlaps across queues.
-    end = min(hi, datetime.now(UTC))
+_SECONDS = (
+    "(SELECT coalesce(sum(extract(epoch FROM upper(x) - lower(x))), 0)::float8 FROM unnest(m) x)"
+)
+
+
+async def _read_agent_time(
+    conn: Any, report: Report, lo: datetime, hi: datetime, now: float | None
+) -> None:
+    # PostgreSQL merges each agent's sessions and pauses (multiranges: time in several
+    # queues at once counts once, a pause only while logged in), so a year's 200,000 rows
+    # never leave the server; the arithmetic is kpis.agent_times' (the tests check both).
+    end = min(hi, datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC))
+    if end <= lo:
+        return
     p = _Params()
-    where = f"started_at < {p.add(end, 'timestamptz')}"
-    where += f" AND coalesce(ended_at, 'infinity') > {p.add(lo, 'timestamptz')}"
+    lo_p, end_p = p.add(lo, "timestamptz"), p.add(end, "timestamptz")
+    within = (
+        f"started_at < {end_p} AND coalesce(ended_at, 'infinity') > {lo_p}"
+        " AND coalesce(ended_at, 'infinity') >= started_at"
+    )
     if report.query.queue is not None:
-        where += f" AND queue = {p.add(report.query.queue, 'text')}"
-    epochs = "extract(epoch FROM started_at)::float8, extract(epoch FROM ended_at)::float8"
-    sessions = await conn.fetch(
-        f"SELECT agent, {epochs} FROM agent_sessions WHERE {where}", *p.values
+        within += f" AND queue = {p.add(report.query.queue, 'text')}"
+    span = f"tstzrange(started_at, least(coalesce(ended_at, {end_p}), {end_p}))"
+    rows = await conn.fetch(
+        f"""
+        WITH online AS (
+            SELECT agent, range_agg({span}) * tstzmultirange(tstzrange({lo_p}, {end_p})) AS m
+            FROM agent_sessions WHERE {within} GROUP BY agent
+        ), paused AS (
+            SELECT agent, coalesce(reason, '') AS reason, range_agg({span}) AS m
+            FROM agent_pauses WHERE {within} GROUP BY 1, 2
+        ), clipped AS (
+            SELECT p.agent, p.reason, p.m * coalesce(o.m, '{{}}'::tstzmultirange) AS m
+            FROM paused p LEFT JOIN online o ON o.agent = p.agent
+        ), every AS (
+            SELECT agent, range_agg(m) AS m FROM clipped GROUP BY agent
+        )
+        SELECT 'online' AS kind, agent, '' AS reason, {_SECONDS} AS s FROM online
+        UNION ALL SELECT 'paused', agent, '', {_SECONDS} FROM every
+        UNION ALL SELECT 'reason', agent, reason, {_SECONDS} FROM clipped
+        """,
+        *p.values,
     )
-    pauses = await conn.fetch(
-        f"SELECT agent, reason, {epochs} FROM agent_pauses WHERE {where}", *p.values
-    )
-    report.agents = agent_times(
-        [tuple(r) for r in sessions], [tuple(r) for r in pauses], lo.timestamp(), end.timestamp()
-    )
+    times: dict[str, AgentTime] = {}
+    for row in rows:
+        t = times.setdefault(row["agent"], AgentTime())
+        if row["kind"] == "online":
+            t.logged_in_s = row["s"]
+        elif row["kind"] == "paused":
+            t.paused_s = row["s"]
+        elif row["s"] > 0:
+            t.pauses[row["reason"]] = row["s"]
+    report.agents = dict(sorted(times.items()))
     for agent in report.agents:
         report.rows.setdefault(agent, Tally())

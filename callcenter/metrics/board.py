@@ -12,13 +12,10 @@ from typing import Any
 from callcenter.calls import Tracker, agent_state
 from callcenter.config import Settings, per_queue
 from callcenter.kpis import Tally
-from callcenter.metrics.definitions import AGENT_STATES
+from callcenter.metrics.definitions import AGENT_STATES, STATE_PRIORITY
 from callcenter.metrics.today import Today, figures
 from callcenter.model import Member
 
-# Which state an agent in several queues shows: a call anywhere wins; paused only when
-# paused everywhere (a queue they still take calls from makes them available).
-_PRIORITY = ("on_call", "ringing", "wrapup", "available", "paused", "unavailable")
 _MAX_WAITS = 50  # waits listed per queue (the count is always exact)
 
 
@@ -37,6 +34,7 @@ def snapshot(tracker: Tracker, today: Today, settings: Settings, now: float) -> 
                 "waits": [],
                 "agents": dict.fromkeys(AGENT_STATES, 0),
                 "sl_threshold_s": per_queue(settings.service_level_seconds, name),
+                "alerts": alerts(settings, name),
             }
         return entry
 
@@ -64,29 +62,66 @@ def snapshot(tracker: Tracker, today: Today, settings: Settings, now: float) -> 
         tally = tallies.get(name, Tally())
         totals += tally
         q["today"] = figures(tally, q["waiting"])
+        q["sl_level"] = sl_level(q["today"]["service_level"], q["alerts"])
+        q["wait_level"] = wait_level(q["oldest_entered_at"], now, q["alerts"])
     agents = [_agent(members, wrap) for members in by_agent.values()]
-    agents.sort(key=lambda a: (_PRIORITY.index(a["state"]), a["name"].casefold()))
+    logged_in = any(a["state"] != "unavailable" for a in agents)
+    waiting = sum(q["waiting"] for q in queues.values())
+    agents.sort(key=lambda a: (STATE_PRIORITY.index(a["state"]), a["name"].casefold()))
     return {
         "type": "snapshot",
         "server_time": now,
         "day": today.day.isoformat() if today.day else None,
         "queues": [queues[n] for n in sorted(queues)],
         "agents": agents,
+        # Nobody on the floor and nobody waiting: the day is over (or has not begun).
+        "closed": not logged_in and not waiting,
+        "compact_above": settings.wallboard_compact_above,
         "totals": {
-            "waiting": sum(q["waiting"] for q in queues.values()),
+            "waiting": waiting,
             "oldest_entered_at": min(
                 (q["oldest_entered_at"] for q in queues.values() if q["oldest_entered_at"]),
                 default=None,
             ),
-            **figures(totals, sum(q["waiting"] for q in queues.values())),
+            **figures(totals, waiting),
         },
         "next_change": next_change,
     }
 
 
+def alerts(settings: Settings, queue: str) -> dict[str, float]:
+    """A queue's wallboard thresholds: service level (percent) and longest wait (seconds)."""
+    return {
+        "sl_amber": per_queue(settings.wallboard_sl_amber, queue),
+        "sl_red": per_queue(settings.wallboard_sl_red, queue),
+        "wait_amber_s": per_queue(settings.wallboard_wait_amber, queue),
+        "wait_red_s": per_queue(settings.wallboard_wait_red, queue),
+    }
+
+
+def sl_level(service_level: float | None, limits: dict[str, float]) -> str:
+    """ "red" below the red threshold, "amber" below the amber one, else "ok" (none yet: ok)."""
+    if service_level is None:
+        return "ok"
+    percent = 100 * service_level
+    if percent < limits["sl_red"]:
+        return "red"
+    return "amber" if percent < limits["sl_amber"] else "ok"
+
+
+def wait_level(oldest_entered_at: float | None, now: float, limits: dict[str, float]) -> str:
+    """ "red" once the longest wait passes the red threshold, "amber" the amber one."""
+    if oldest_entered_at is None:
+        return "ok"
+    age = now - oldest_entered_at
+    if age >= limits["wait_red_s"]:
+        return "red"
+    return "amber" if age >= limits["wait_amber_s"] else "ok"
+
+
 def _agent(members: list[tuple[Member, str]], wrap: dict[str, float]) -> dict[str, Any]:
     """One agent across their queues: the state that matters most, and since when."""
-    state = min((s for _, s in members), key=_PRIORITY.index)
+    state = min((s for _, s in members), key=STATE_PRIORITY.index)
     chosen = [m for m, s in members if s == state]
     first = chosen[0]
     if state == "wrapup":

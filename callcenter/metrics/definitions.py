@@ -29,6 +29,9 @@ disable_created_metrics()
 
 # The states a supervisor sees (callcenter.calls.agent_state), in display order.
 AGENT_STATES = ("available", "ringing", "on_call", "wrapup", "paused", "unavailable")
+# Which state an agent in several queues is in: a call anywhere wins; paused only when paused
+# everywhere (a queue they still take calls from makes them available).
+STATE_PRIORITY = ("on_call", "ringing", "wrapup", "available", "paused", "unavailable")
 # How a queue visit ended; the tracker's outcomes, with abandons split by the short-abandon
 # threshold. Anything else the tracker may invent later is counted as "other".
 OUTCOMES = (
@@ -82,6 +85,19 @@ LIVE: dict[str, LiveMetric] = {
             "gauge",
             "Agents paused in the queue by pause reason.",
             ("queue", "reason"),
+        ),
+        LiveMetric(
+            "callcenter_agents",
+            "gauge",
+            "Agents by state, each counted once however many queues they are in (a call in "
+            "any queue makes them on_call; paused only when paused in every queue).",
+            ("state",),
+        ),
+        LiveMetric(
+            "callcenter_agents_paused_by_reason",
+            "gauge",
+            "Agents whose state is paused, each counted once, by pause reason.",
+            ("reason",),
         ),
         LiveMetric("callcenter_calls_open", "gauge", "Calls in progress the tracker follows."),
         LiveMetric(

@@ -77,8 +77,17 @@ class Exporter:
         return generate_latest(self.registry)
 
 
-def attach(service: Any, clock: Callable[[], float] = time.time) -> Exporter:
-    """Builds an exporter for a ``Service`` and subscribes it to the service's effects."""
+def attach(
+    service: Any,
+    clock: Callable[[], float] = time.time,
+    lag_clock: Callable[[], float] | None = None,
+) -> Exporter:
+    """Builds an exporter for a ``Service`` and subscribes it to the service's effects.
+
+    ``clock`` is the floor's (waits); ``lag_clock`` the one receive times are taken on (the
+    wall clock, even when the floor runs on a simulator's); it defaults to ``clock``.
+    """
+    lag_now = clock if lag_clock is None else lag_clock
     exporter = Exporter(service.settings, service.pipeline, clock, service)
     counters = service.pipeline.counters
     last_count = -1
@@ -95,7 +104,7 @@ def attach(service: Any, clock: Callable[[], float] = time.time) -> Exporter:
         ):
             last_count = counters["messages"]
             received = max(service.last_event_at.values())
-            exporter.metrics.lag.observe(max(0.0, clock() - received))
+            exporter.metrics.lag.observe(max(0.0, lag_now() - received))
         exporter.updater(effects)
 
     service.subscribe(metrics_subscriber)

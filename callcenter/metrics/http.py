@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from callcenter.metrics.exporter import CONTENT_TYPE, Exporter, attach
@@ -18,7 +20,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     """Subscribes the metrics to the app's service and adds the ``/metrics`` route."""
-    exporter = attach(app[SERVICE])
+    # Waits on the floor's clock; lag on the wall clock the AMI adapter stamps receipts with.
+    exporter = attach(app[SERVICE], app[SERVICE].clock, lag_clock=time.time)
     app[EXPORTER] = exporter
     app.router.add_get("/metrics", metrics)
     app.on_startup.append(_ivr_metrics)

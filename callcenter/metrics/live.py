@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from callcenter.calls import Tracker, agent_state
 from callcenter.config import Settings, per_queue
-from callcenter.metrics.definitions import AGENT_STATES, LIVE
+from callcenter.metrics.definitions import AGENT_STATES, LIVE, STATE_PRIORITY
 from callcenter.pipeline import Pipeline
 
 # Pause reasons are typed by people: keep at most this many distinct label values.
@@ -68,6 +68,11 @@ class LiveCollector(Collector):
                 )
         for (queue, reason), count in sorted(paused.items()):
             families["callcenter_agents_paused"].add_metric([queue, reason], count)
+        agents, agent_reasons = self._count_people(now)
+        for state in AGENT_STATES:
+            families["callcenter_agents"].add_metric([state], agents.get(state, 0))
+        for reason, count in sorted(agent_reasons.items()):
+            families["callcenter_agents_paused_by_reason"].add_metric([reason], count)
         self._ami(families)
         self._pipeline(families)
         return list(families.values())
@@ -113,6 +118,28 @@ class LiveCollector(Collector):
                 pkey = (queue, self._reason(member.paused_reason))
                 paused[pkey] = paused.get(pkey, 0) + 1
         return states, paused
+
+    def _count_people(self, now: float) -> tuple[dict[str, int], dict[str, int]]:
+        """Agents (not memberships) by overall state, and the paused ones by reason.
+
+        An agent in five queues is one agent: the wallboard's rule picks their state (a call
+        anywhere wins; paused only when paused in every queue).
+        """
+        by_agent: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+        table = self.settings.wrapup_seconds
+        for (server, queue, interface), member in self.tracker.members.items():
+            state = agent_state(member, now, per_queue(table, queue))
+            by_agent.setdefault((server, interface), []).append((state, member))
+        states: dict[str, int] = {}
+        reasons: dict[str, int] = {}
+        for memberships in by_agent.values():
+            state = min((s for s, _ in memberships), key=STATE_PRIORITY.index)
+            states[state] = states.get(state, 0) + 1
+            if state == "paused":
+                member = next(m for s, m in memberships if s == "paused")
+                reason = self._reason(member.paused_reason)
+                reasons[reason] = reasons.get(reason, 0) + 1
+        return states, reasons
 
     def _reason(self, reason: str) -> str:
         """A bounded label value for a free-text pause reason."""

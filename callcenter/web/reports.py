@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
 from aiohttp import web
 
+from callcenter.categories import categories
 from callcenter.kpis import GROUPINGS, Thresholds
 from callcenter.report_format import to_csv, to_dict
 from callcenter.reports import ReportError, ReportQuery, build_report, fold_requests
@@ -82,7 +85,12 @@ async def report_api(request: web.Request) -> web.StreamResponse:
         raise json_error(503, "unavailable", "the database is not connected yet")
     try:
         report = await asyncio.wait_for(
-            build_report(service.pool, query, Thresholds.from_settings(service.settings)),
+            build_report(
+                service.pool,
+                query,
+                Thresholds.from_settings(service.settings),
+                now=_clock_of(service)(),
+            ),
             REPORT_TIMEOUT_S,
         )
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
@@ -98,7 +106,33 @@ async def report_api(request: web.Request) -> web.StreamResponse:
             charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
-    return web.json_response(to_dict(report), dumps=_dumps)
+    body = to_dict(report)
+    names = {c.code: c for c in categories(service.settings)}
+    for entry in body["top_categories"]:
+        # The floor reads names, not codes; an unknown (retired) code is shown as it is.
+        known = names.get(entry["category"])
+        entry["name"] = known.tr if known else entry["category"]
+        entry["name_en"] = known.en if known else entry["category"]
+    return web.json_response(body, dumps=_dumps)
+
+
+def _clock_of(service: Any) -> Callable[[], float]:
+    return getattr(service, "clock", time.time)
+
+
+async def clock_api(request: web.Request) -> web.Response:
+    """The floor's clock: now, today's local date and the time zone (pages default to it)."""
+    service = request.app[SERVICE]
+    now = _clock_of(service)()
+    tz = service.settings.timezone
+    return web.json_response(
+        {
+            "now": now,
+            "today": datetime.fromtimestamp(now, ZoneInfo(tz)).date().isoformat(),
+            "timezone": tz,
+            "rate": getattr(service, "clock_rate", 1.0),
+        }
+    )
 
 
 def _dumps(obj: Any) -> str:
@@ -138,7 +172,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     """Adds the report API, the report page and its assets."""
+    from callcenter.web.assets import add_shared
+
+    add_shared(app)
     app.router.add_get("/api/reports", report_api)
+    app.router.add_get("/api/clock", clock_api)
     app.router.add_get("/reports", _static("reports.html", "text/html; charset=utf-8"))
     app.router.add_get(
         "/reports/reports.js", _static("reports.js", "text/javascript; charset=utf-8")

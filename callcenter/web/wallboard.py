@@ -67,13 +67,15 @@ class WallboardHub:
     def __init__(
         self,
         service: Any,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         queue_size: int = 2,
         send_timeout: float = 10.0,
     ) -> None:
         self.service = service
         self.today = Today(service.settings)
-        self.clock = clock
+        self.clock: Callable[[], float] = (
+            clock if clock is not None else getattr(service, "clock", time.time)
+        )
         self.queue_size = queue_size
         self.send_timeout = send_timeout
         self.clients: set[_Client] = set()
@@ -94,6 +96,9 @@ class WallboardHub:
         """The board as of now."""
         data = snapshot(self.service.tracker, self.today, self.service.settings, self.clock())
         self._next_change = data.pop("next_change")
+        # Pages tick waits between boards at the floor clock's pace (a simulator's: faster).
+        data["clock_rate"] = getattr(self.service, "clock_rate", 1.0)
+        data["timezone"] = self.service.settings.timezone
         return data
 
     def broadcast(self) -> None:
@@ -121,8 +126,9 @@ class WallboardHub:
         if request.app[SERVICE].settings.wallboard_requires_token:
             from callcenter.web.auth import require
 
+            await _subprotocol_token(request)
             await require(request, "supervisor", "admin")
-        ws = web.WebSocketResponse(heartbeat=30.0)
+        ws = web.WebSocketResponse(heartbeat=30.0, protocols=(_PROTOCOL,))
         await ws.prepare(request)
         client = _Client(ws, self.queue_size, self.send_timeout)
         self.clients.add(client)
@@ -149,6 +155,31 @@ class WallboardHub:
 
 
 WALLBOARD = web.AppKey("wallboard", WallboardHub)
+# A page offers ["callcenter", "cc.token.<token>"]: browsers cannot set headers on a
+# WebSocket, and a token in the URL would end up in histories and proxy logs.
+_PROTOCOL = "callcenter"
+_TOKEN_PROTOCOL = "cc.token."
+
+
+async def _subprotocol_token(request: web.Request) -> None:
+    """Authenticates a socket by the token it offers as a subprotocol, if it offers one."""
+    from callcenter.web.auth import PRINCIPAL, SESSION_COOKIE, json_error, lookup, token_of
+
+    if PRINCIPAL in request or token_of(request) is not None:
+        return  # a header, ?token= or a login cookie decides
+    offered = request.headers.get("Sec-WebSocket-Protocol", "")
+    for item in offered.split(","):
+        item = item.strip()
+        if item.startswith(_TOKEN_PROTOCOL):
+            pool = request.app[SERVICE].pool
+            if pool is None:
+                raise json_error(503, "unavailable", "the database is not connected yet")
+            principal = await lookup(pool, item[len(_TOKEN_PROTOCOL) :])
+            if principal is not None:
+                request[PRINCIPAL] = principal
+            elif SESSION_COOKIE not in request.cookies:  # else the session cookie decides
+                raise json_error(401, "unauthorized", "the API token is unknown or revoked")
+            return
 
 
 def _static(name: str, content_type: str) -> Callable[[web.Request], Any]:
@@ -158,6 +189,40 @@ def _static(name: str, content_type: str) -> Callable[[web.Request], Any]:
         return web.FileResponse(path, headers={"Content-Type": content_type})
 
     return serve
+
+
+# Where a one-time supervisor link may lead (a fixed list: the link cannot send anyone away).
+_LOGIN_TARGETS = {"wallboard": "/wallboard", "reports": "/reports"}
+
+
+async def tv_login(request: web.Request) -> web.StreamResponse:
+    """A one-time link for a TV or a supervisor: sets the session cookie and opens the page.
+
+    ``/wallboard/login?code=…`` (``&to=reports`` for the reports): the code is used up, so
+    the address a TV keeps in its history no longer opens anything, and no page carries a
+    token in a URL.
+    """
+    from callcenter.web.auth import SESSION_COOKIE, create_session, redeem_login_link
+
+    service = request.app[SERVICE]
+    target = _LOGIN_TARGETS.get(request.query.get("to", "wallboard"), "/wallboard")
+    code = request.query.get("code", "")
+    token_id = await redeem_login_link(service.pool, code) if code and service.pool else None
+    if token_id is None:
+        raise web.HTTPSeeOther(f"{target}?login=expired")
+    secret = await create_session(service.pool, token_id, service.settings.session_hours)
+    response = web.HTTPSeeOther(target)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(service.settings.session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
+    log.info("tv_login_link_used", token_id=token_id, page=target)
+    raise response
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -175,6 +240,9 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     """Adds the wallboard page, its assets and its WebSocket, fed by the app's service."""
+    from callcenter.web.assets import add_shared
+
+    add_shared(app)
     hub = WallboardHub(app[SERVICE])
     app[WALLBOARD] = hub
     app[SERVICE].subscribe(hub)
@@ -184,5 +252,6 @@ def setup(app: web.Application) -> None:
     )
     app.router.add_get("/wallboard/wallboard.css", _static("wallboard.css", "text/css"))
     app.router.add_get("/ws/wallboard", hub.handle)
+    app.router.add_get("/wallboard/login", tv_login)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_on_shutdown)

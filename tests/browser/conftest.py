@@ -61,7 +61,10 @@ def page_errors() -> list[str]:
 @pytest.fixture
 async def page(browser: Browser, page_errors: list[str]) -> AsyncIterator[Page]:
     """A fresh page (TV-sized) in a context of its own."""
-    context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+    # An English browser: the pages must write Turkish numbers and dates all the same.
+    context = await browser.new_context(
+        viewport={"width": 1920, "height": 1080}, locale="en-US", accept_downloads=True
+    )
     context.set_default_timeout(10_000)
     opened = await context.new_page()
     opened.on("pageerror", lambda exc: page_errors.append(str(exc)))

@@ -74,12 +74,17 @@ async def test_report_page_shows_the_period_in_turkish_then_english(
     await page.goto(f"{base}/reports?token={token}&from={DAY}&to={DAY}&by=queue")
     await expect(page.locator("h1")).to_have_text("Çağrı Merkezi Raporu")
     await expect(page.locator("#status")).to_have_attribute("data-state", "ok")
+    # The token moved out of the address bar (into this browser's storage).
+    assert "token=" not in page.url
     # The municipality's table.
     await expect(page.locator('#summary [data-field="calls"]')).to_have_text("12")
     await expect(page.locator('#summary [data-field="requests"]')).to_have_text("1")
     await expect(page.locator('#summary [data-field="avg_talk"]')).to_have_text("0:08")
     await expect(page.locator('#summary [data-field="avg_wait"]')).to_have_text("0:07")
-    await expect(page.locator('[data-kpi="kSl"] .value')).to_have_text("69,2 %")
+    # Turkish percentages, the sign first, as the wallboard writes them.
+    await expect(page.locator('[data-kpi="kSl"] .value')).to_have_text("%69,2")
+    # Dates as the floor writes them, not as the browser's (en-US) locale would.
+    await expect(page.locator('input[name="from"]')).to_have_value("28.11.2026")
 
     # Calls per hour of the day: 24 bars, the calls in the evening hours.
     hours = await bars(page, "chart-hours")
@@ -87,23 +92,43 @@ async def test_report_page_shows_the_period_in_turkish_then_english(
     assert {h for h, n in hours.items() if n} <= {"18", "19"}
     # Service level per day: one point, the day's.
     assert await bars(page, "chart-sl") == {DAY: pytest.approx(0.6923)}
-    # Waits of the 13 queue visits, and the one request's category.
+    # Waits of the 13 queue visits, and the one request's category, by its Turkish name.
     waits = await bars(page, "chart-wait")
     assert len(waits) == 8 and sum(waits.values()) == 13
-    assert await bars(page, "chart-categories") == {"masa-sandalye": 1.0}
-    # One row per queue (and the IVR-only call, which has none).
+    assert await bars(page, "chart-categories") == {"Masa-sandalye talebi": 1.0}
+    # One row per queue, and the IVR-only call's row says what it is.
     rows = page.locator("#groups tbody tr")
     await expect(rows).to_have_count(3)
     await expect(
         page.locator('#groups tr[data-key="genel"] td[data-field="offered"]')
     ).to_have_text("8")
-    csv = await page.locator("#csv").get_attribute("href") or ""
-    assert "format=csv" in csv and "by=queue" in csv
+    no_queue = page.locator('#groups tr[data-key=""]')
+    await expect(no_queue.locator("td").first).to_have_text("Kuyruğa girmeyen")
+    assert "IVR" in (await no_queue.get_attribute("title") or "")
+    # Plain headers, each explained by a tooltip (no "ACS").
+    asa = page.locator('#groups th[data-field="asa_s"]')
+    await expect(asa).to_have_text("Ort. cevaplama")
+    assert "cevaplama süresi" in (await asa.get_attribute("title") or "")
+    assert "ACS" not in await page.locator("#groups thead").inner_text()
+    # No link the page built carries the token; the CSV comes through a header.
+    assert await page.locator('a[href*="token="]').count() == 0
+    async with page.expect_download() as download:
+        await page.locator("#csv").click()
+    got = await download.value
+    assert got.suggested_filename == f"rapor_{DAY}_{DAY}_queue.csv"
+    text = await asyncio.to_thread(Path(await got.path()).read_text, encoding="utf-8")
+    assert text.startswith("queue,calls,") and "genel" in text
 
     await page.locator("#lang").click()
     await expect(page.locator("h1")).to_have_text("Call Center Report")
     await expect(page.locator("#summary th").first).to_have_text("Calls to the call center")
-    await expect(page.locator('[data-kpi="kSl"] .value')).to_have_text("69.2 %")
+    await expect(page.locator('[data-kpi="kSl"] .value')).to_have_text("69.2%")
+    assert await bars(page, "chart-categories") == {"Table and chair request": 1.0}
+
+    # The footer's definitions are a page of the app.
+    await page.locator("#definitions").click()
+    await expect(page.locator("h1")).to_have_text("Rakamların tanımları")
+    await expect(page.locator("#asa")).to_contain_text("Ort. cevaplama süresi")
     assert page_errors == []
 
 

@@ -143,6 +143,8 @@ def test_promtool_accepts_the_scrape_config_the_rules_and_their_unit_tests() -> 
         ("check", "config", "prometheus.yml"),
         ("check", "rules", "alerts.yml"),
         ("test", "rules", "alerts_test.yml"),
+        ("check", "rules", "rules.yml"),
+        ("test", "rules", "rules_test.yml"),
     ):
         done = _promtool(*args)
         assert done.returncode == 0, f"promtool {' '.join(args)}: {done.stdout}{done.stderr}"
@@ -229,3 +231,50 @@ def test_dashboard_is_ready_for_file_provisioning() -> None:
         "callcenter_ami_last_event_timestamp_seconds",
     ):
         assert needed in used, needed
+
+
+def _recording_rules() -> dict[str, str]:
+    """rules.yml's recording rules: name -> expression (one ``record:``/``expr:`` pair each)."""
+    text = (PROMETHEUS / "rules.yml").read_text(encoding="utf-8")
+    pairs = re.findall(r"- record:\s*(\S+)\s*\n\s*expr:\s*(.+)", text)
+    return {name: expr.strip() for name, expr in pairs}
+
+
+def test_agent_panels_count_each_agent_once() -> None:
+    # The panels of agents read the per-agent series (no queue label): an agent in five
+    # queues is one agent. rules_test.yml runs these very expressions through promtool.
+    panels = {p["id"]: p for p in _dashboard()["panels"]}
+    by_title = {p["title"]: p for p in panels.values()}
+    rules = _recording_rules()
+    assert set(rules) == {
+        "callcenter:agents:by_state",
+        "callcenter:agents_paused:by_reason",
+        "callcenter:queue_memberships:by_queue_state",
+    }
+    agents = by_title["Temsilciler durumlarına göre (Agents by state)"]["targets"][0]["expr"]
+    assert agents == rules["callcenter:agents:by_state"]
+    over_time = by_title["Temsilci durumları (Agent states over time)"]["targets"][0]["expr"]
+    assert over_time == rules["callcenter:agents:by_state"]
+    paused = by_title["Molada, nedene göre (Paused by reason)"]["targets"][0]["expr"]
+    assert paused == rules["callcenter:agents_paused:by_reason"]
+    # The queue breakdown is kept, in a panel of its own that says it counts memberships.
+    memberships = by_title["Kuyruk üyelikleri durumlarına göre (Queue memberships by state)"]
+    expr = memberships["targets"][0]["expr"]
+    assert (
+        expr.replace('{queue=~"$queue"}', "")
+        == rules["callcenter:queue_memberships:by_queue_state"]
+    )
+    # No panel of agents sums the per-queue memberships any more.
+    for panel in panels.values():
+        for target in panel.get("targets", []):
+            if "callcenter_queue_agents" in target["expr"]:
+                assert panel is memberships, panel["title"]
+    # Panels do not overlap on the grid.
+    cells: set[tuple[int, int]] = set()
+    for panel in panels.values():
+        g = panel["gridPos"]
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
+        assert not cells & mine, panel["title"]
+        cells |= mine

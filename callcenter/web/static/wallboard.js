@@ -1,7 +1,9 @@
 // Supervisor wallboard: renders the board the service pushes over /ws/wallboard.
-// Waits and times in state tick here, every second, from the server's clock (offset-corrected).
+// Waits and times in state tick here from the floor's clock: the server's time at the last
+// board plus the wall time since, times the clock's rate (a simulator runs faster).
 "use strict";
 (() => {
+  const F = window.CCFormat;
   const TEXT = {
     tr: {
       title: "Çağrı Merkezi — Canlı Pano",
@@ -31,9 +33,19 @@
       connecting: "Bağlanıyor…",
       live: "Canlı",
       lost: "Bağlantı koptu, yeniden deneniyor…",
+      needToken: "Bu pano için süpervizör anahtarı gerekiyor",
+      needTokenHelp: "Yöneticinizden tek kullanımlık pano bağlantısı ya da bir süpervizör API anahtarı isteyin.",
+      badToken: "Bu anahtar geçersiz ya da iptal edilmiş.",
+      expired: "Bu bağlantı kullanılmış ya da süresi dolmuş: yeni bir tek kullanımlık bağlantı isteyin.",
+      forbidden: "Bu anahtarın panoyu görme yetkisi yok (süpervizör gerekir).",
+      tokenLabel: "Süpervizör API anahtarı",
+      connect: "Bağlan",
+      noAuth: "Anahtar gerekiyor",
+      closed: "Mesai sona erdi — oturum açmış temsilci ve bekleyen yok. Günün rakamları aşağıda.",
       noQueues: "Henüz kuyruk bilgisi yok",
       noAgents: "Oturum açmış temsilci yok",
-      sec: "sn",
+      slTitle: "Hizmet seviyesi: sarı %{a} altında, kırmızı %{r} altında",
+      waitTitle: "En uzun bekleme: sarı {a} sn, kırmızı {r} sn üstünde",
       switchTo: "EN",
     },
     en: {
@@ -52,8 +64,8 @@
       short: "short",
       unanswered: "Timeout / other",
       sl: "Service level",
-      asa: "ASA",
-      aht: "AHT",
+      asa: "Avg. answer",
+      aht: "Avg. handling",
       today: "Today",
       available: "Available",
       ringing: "Ringing",
@@ -64,40 +76,59 @@
       connecting: "Connecting…",
       live: "Live",
       lost: "Disconnected, retrying…",
+      needToken: "This wallboard needs a supervisor token",
+      needTokenHelp: "Ask your administrator for a one-time wallboard link or a supervisor API token.",
+      badToken: "This token is unknown or revoked.",
+      expired: "This link was used already or has expired: ask for a new one-time link.",
+      forbidden: "This token may not see the wallboard (supervisor needed).",
+      tokenLabel: "Supervisor API token",
+      connect: "Connect",
+      noAuth: "Token needed",
+      closed: "The day is over — no agent logged in and nobody waiting. Today's figures below.",
       noQueues: "No queue data yet",
       noAgents: "No agents logged in",
-      sec: "s",
+      slTitle: "Service level: amber below {a}%, red below {r}%",
+      waitTitle: "Longest wait: amber over {a} s, red over {r} s",
       switchTo: "TR",
     },
   };
   const STATES = ["available", "ringing", "on_call", "wrapup", "paused", "unavailable"];
+  const LEVELS = ["ok", "amber", "red"];
+  const TOKEN_KEY = "cc_token";
 
   const params = new URLSearchParams(location.search);
+  // An old-style TV link (?token=…): keep the token in this browser, never in the address.
+  if (params.get("token")) {
+    localStorage.setItem(TOKEN_KEY, params.get("token"));
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
+  // A one-time link that could not be used comes back here with ?login=expired.
+  const loginExpired = params.get("login") === "expired";
+  if (loginExpired) {
+    params.delete("login");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
   let lang = params.get("lang") || localStorage.getItem("wallboard.lang") || "tr";
   if (!TEXT[lang]) lang = "tr";
+  const forceCompact = params.get("compact");
   let board = null;
-  let offset = 0; // local clock minus server clock, in seconds
+  let receivedAt = 0; // wall time (s) the last board arrived
   let connState = "connecting";
+  let authError = "";
   let retryMs = 500;
+  let fitCompact = false; // the tiles did not fit: compact until the queues or window change
+  let lastQueueCount = -1;
 
-  const t = (key) => TEXT[lang][key] ?? TEXT.tr[key] ?? key;
-  const serverNow = () => Date.now() / 1000 - offset;
-  const pad = (n) => String(n).padStart(2, "0");
+  const t = (key, vars = {}) =>
+    (TEXT[lang][key] ?? TEXT.tr[key] ?? key).replace(/\{(\w)\}/g, (_, k) => String(vars[k] ?? ""));
+  // The floor's time now: the server's clock at the last board, advanced at its rate.
+  const serverNow = () =>
+    board ? board.server_time + (Date.now() / 1000 - receivedAt) * (board.clock_rate || 1) : Date.now() / 1000;
+  const worst = (...levels) => LEVELS[Math.max(...levels.map((l) => LEVELS.indexOf(l)), 0)];
 
-  function duration(seconds) {
-    const s = Math.max(0, Math.floor(seconds));
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${pad(m)}:${pad(s % 60)}`;
-  }
-  function percent(x) {
-    if (x === null || x === undefined) return "–";
-    const n = Math.round(x * 100);
-    return lang === "tr" ? `%${n}` : `${n}%`; // Turkish writes the sign first
-  }
-  function seconds(x) {
-    return x === null || x === undefined ? "–" : `${Math.round(x)} ${t("sec")}`;
-  }
   function el(tag, attrs = {}, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) {
@@ -108,32 +139,33 @@
     }
     return node;
   }
-  function stat(field, value, label, level) {
+  function stat(field, value, label, level, title) {
     return el(
       "div",
-      { class: "stat", "data-field": field, "data-level": level },
+      { class: "stat", "data-field": field, "data-level": level, title },
       el("span", { class: "num" }, value),
       el("span", { class: "label" }, label),
     );
   }
-  function waitLevel(entered, threshold) {
-    if (!entered) return "ok";
+  function waitLevel(entered, alerts) {
+    if (!entered || !alerts) return "ok";
     const age = serverNow() - entered;
-    if (age >= threshold) return "alert";
-    return age >= threshold / 2 ? "warn" : "ok";
+    if (age >= alerts.wait_red_s) return "red";
+    return age >= alerts.wait_amber_s ? "amber" : "ok";
   }
-  function todayStats(day) {
+  function todayStats(day, q) {
     const abandoned = day.short_abandoned
-      ? `${day.abandoned} (+${day.short_abandoned} ${t("short")})`
-      : day.abandoned;
+      ? `${F.number(day.abandoned, lang)} (+${F.number(day.short_abandoned, lang)} ${t("short")})`
+      : F.number(day.abandoned, lang);
+    const slTitle = q ? t("slTitle", { a: F.number(q.alerts.sl_amber, lang), r: F.number(q.alerts.sl_red, lang) }) : null;
     return [
-      stat("offered", day.offered, t("offered")),
-      stat("answered", day.answered, t("answered")),
+      stat("offered", F.number(day.offered, lang), t("offered")),
+      stat("answered", F.number(day.answered, lang), t("answered")),
       stat("abandoned", abandoned, t("abandoned")),
-      stat("unanswered", day.unanswered, t("unanswered")),
-      stat("sl", percent(day.service_level), t("sl")),
-      stat("asa", seconds(day.asa_s), t("asa")),
-      stat("aht", seconds(day.aht_s), t("aht")),
+      stat("unanswered", F.number(day.unanswered, lang), t("unanswered")),
+      stat("sl", F.percent(day.service_level, lang, 0), t("sl"), q ? q.sl_level : null, slTitle),
+      stat("asa", F.seconds(day.asa_s, lang), t("asa")),
+      stat("aht", F.seconds(day.aht_s, lang), t("aht")),
     ];
   }
 
@@ -142,38 +174,36 @@
     const oldest = tot.oldest_entered_at;
     target.replaceChildren(
       el("div", { class: "totals-title" }, `${t("total")} · ${t("today")}`),
-      stat("waiting", tot.waiting, t("waiting")),
-      stat("oldest", oldest ? duration(serverNow() - oldest) : "–", t("oldest")),
-      ...todayStats(tot),
+      stat("waiting", F.number(tot.waiting, lang), t("waiting")),
+      stat("oldest", oldest ? F.timer(serverNow() - oldest) : "–", t("oldest")),
+      ...todayStats(tot, null),
     );
   }
   function renderQueue(q) {
     const oldest = q.oldest_entered_at;
+    const wait = waitLevel(oldest, q.alerts);
+    const level = worst(wait, q.sl_level || "ok");
     const chips = STATES.map((s) =>
       el(
         "span",
         { class: "chip", "data-state": s, "data-field": `agents-${s}` },
-        el("span", { class: "num" }, q.agents[s] ?? 0),
+        el("span", { class: "num" }, F.number(q.agents[s] ?? 0, lang)),
         ` ${t(s)}`,
       ),
     );
+    const waitTitle = t("waitTitle", { a: F.number(q.alerts.wait_amber_s, lang), r: F.number(q.alerts.wait_red_s, lang) });
     return el(
       "article",
-      { class: "queue", "data-queue": q.name },
+      { class: "queue", "data-queue": q.name, "data-level": level },
       el("h2", {}, q.name),
       el(
         "div",
         { class: "live" },
-        stat("waiting", q.waiting, t("waiting"), q.waiting ? "busy" : "ok"),
-        stat(
-          "oldest",
-          oldest ? duration(serverNow() - oldest) : "–",
-          t("oldest"),
-          waitLevel(oldest, q.sl_threshold_s),
-        ),
+        stat("waiting", F.number(q.waiting, lang), t("waiting"), q.waiting ? "busy" : "ok"),
+        stat("oldest", oldest ? F.timer(serverNow() - oldest) : "–", t("oldest"), wait, waitTitle),
       ),
       el("div", { class: "chips" }, ...chips),
-      el("div", { class: "today" }, ...todayStats(q.today)),
+      el("div", { class: "today" }, ...todayStats(q.today, q)),
     );
   }
   function renderAgent(a) {
@@ -181,10 +211,10 @@
     return el(
       "tr",
       { "data-agent": a.name, "data-state": a.state },
-      el("td", { class: "name" }, a.name),
-      el("td", {}, el("span", { class: "badge", "data-state": a.state, "data-field": "state" }, label)),
-      el("td", { class: "since", "data-field": "since" }, duration(serverNow() - a.since)),
-      el("td", { class: "queues-col" }, a.queues.join(", ")),
+      el("td", { class: "name", title: a.name }, a.name),
+      el("td", { title: label }, el("span", { class: "badge", "data-state": a.state, "data-field": "state" }, label)),
+      el("td", { class: "since", "data-field": "since" }, F.timer(serverNow() - a.since)),
+      el("td", { class: "queues-col", title: a.queues.join(", ") }, a.queues.join(", ")),
     );
   }
 
@@ -198,9 +228,25 @@
     const conn = document.getElementById("conn");
     conn.dataset.state = connState;
     conn.textContent = t(connState);
-    document.getElementById("clock").textContent = new Date(serverNow() * 1000)
-      .toLocaleTimeString(lang === "tr" ? "tr-TR" : "en-GB");
+    const auth = document.getElementById("auth");
+    auth.hidden = connState !== "noAuth";
+    document.getElementById("auth-error").textContent = authError ? t(authError) : "";
+    document.getElementById("board").hidden = connState === "noAuth";
+    document.getElementById("clock").textContent = F.clock(serverNow(), board ? board.timezone : undefined);
+    document.getElementById("day").textContent = board && board.day ? F.date(board.day, lang, true) : "";
     if (!board) return;
+    if (board.queues.length !== lastQueueCount) {
+      lastQueueCount = board.queues.length;
+      fitCompact = false;
+    }
+    const compact = forceCompact !== null
+      ? forceCompact !== "0"
+      : fitCompact || board.queues.length > (board.compact_above ?? 6);
+    document.body.classList.toggle("compact", compact);
+    const closed = document.getElementById("closed");
+    closed.hidden = !board.closed;
+    closed.textContent = t("closed");
+    document.body.classList.toggle("is-closed", !!board.closed);
     renderTotals(document.getElementById("totals"));
     const queues = board.queues.map(renderQueue);
     document
@@ -209,15 +255,35 @@
     const rows = board.agents.map(renderAgent);
     if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "4", class: "empty" }, t("noAgents"))));
     document.querySelector("#agents tbody").replaceChildren(...rows);
+    // Tiles that do not fit the screen (a TV shows no scroll bar) go compact.
+    const area = document.getElementById("queues");
+    if (!compact && forceCompact === null && area.scrollHeight > area.clientHeight + 2) {
+      fitCompact = true;
+      render();
+    }
+  }
+
+  // Why a socket closed before it opened: a missing or refused token, or the network.
+  async function diagnose(url, token) {
+    try {
+      const res = await fetch(url, { headers: token ? { Authorization: "Bearer " + token } : {} });
+      if (res.status === 401) return token ? "badToken" : "none";
+      if (res.status === 403) return "forbidden";
+    } catch (_) { /* the server is away: retry */ }
+    return null;
   }
 
   function connect() {
     const url = new URL("ws/wallboard", location.href);
-    const token = new URLSearchParams(location.search).get("token");
-    if (token) url.searchParams.set("token", token);  // a TV wallboard keeps its token in the URL
-    const ws = new WebSocket(url.href.replace(/^http/, "ws"));
+    const token = localStorage.getItem(TOKEN_KEY);
+    // The token travels as a WebSocket subprotocol (or a login cookie), never in a URL.
+    const protocols = token ? ["callcenter", "cc.token." + token] : undefined;
+    const ws = new WebSocket(url.href.replace(/^http/, "ws"), protocols);
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       connState = "live";
+      authError = "";
       retryMs = 500;
       render();
     };
@@ -225,10 +291,20 @@
       const data = JSON.parse(msg.data);
       if (data.type !== "snapshot") return;
       board = data;
-      offset = Date.now() / 1000 - data.server_time;
+      receivedAt = Date.now() / 1000;
       render();
     };
-    ws.onclose = () => {
+    ws.onclose = async () => {
+      if (!opened) {
+        const why = await diagnose(url.href, token);
+        if (why) {
+          connState = "noAuth";
+          authError = why === "none" ? (loginExpired ? "expired" : "") : why;
+          render();
+          document.querySelector("#auth input").focus();
+          return; // waits for a token
+        }
+      }
       connState = "lost";
       render();
       setTimeout(connect, retryMs);
@@ -236,9 +312,23 @@
     };
   }
 
+  document.getElementById("auth").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const value = e.target.token.value.trim();
+    if (!value) return;
+    localStorage.setItem(TOKEN_KEY, value);
+    e.target.token.value = "";
+    connState = "connecting";
+    render();
+    connect();
+  });
   document.getElementById("lang").addEventListener("click", () => {
     lang = lang === "tr" ? "en" : "tr";
     localStorage.setItem("wallboard.lang", lang);
+    render();
+  });
+  window.addEventListener("resize", () => {
+    fitCompact = false;
     render();
   });
   render();
