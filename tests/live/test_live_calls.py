@@ -299,7 +299,6 @@ async def test_the_withheld_caller_reaches_the_queue_the_ivr_chose(
     assert call["outcome"] == "answered"
 
 
-@pytest.mark.xfail(strict=True, reason="fix 7 of issue 11 (withheld = 'anonymous'): ivr-prompts")
 async def test_a_withheld_number_is_stored_as_no_number(
     live_service: LiveService, traffic: Traffic
 ) -> None:
@@ -307,7 +306,6 @@ async def test_a_withheld_number_is_stored_as_no_number(
     assert call["caller_number"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="fix 7 of issue 11 (hangup_by, transferred_to): ivr-prompts")
 async def test_abandons_say_who_hung_up_and_moves_name_the_next_queue(
     live_service: LiveService, traffic: Traffic
 ) -> None:
