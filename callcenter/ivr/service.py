@@ -138,10 +138,15 @@ def _call_check(service: Any) -> Callable[[Any], bool] | None:
     names = [s.name for s in service.settings.asterisk]
 
     def exists(call: Any) -> bool:
-        return any(
+        if any(
             (name, call.linkedid) in tracker.calls or (name, call.uniqueid) in tracker.calls
             for name in names
-        )
+        ):
+            return True
+        # While an AMI link is down the service cannot see new calls: refusing them would turn
+        # every caller of that PBX away from the IVR. The peer list and the secret still hold.
+        clients = getattr(service, "clients", {}) or {}
+        return any(not getattr(client, "connected", True) for client in clients.values())
 
     return exists
 

@@ -81,3 +81,22 @@ async def test_with_a_secret_the_agi_url_must_carry_it(
         assert await stored(pool) == (0, 0)
         assert await survey(service, LINKEDID, route="survey?secret=s3cr3t-agi") != []
         assert await stored(pool) == (1, 1)
+
+
+def test_while_an_ami_link_is_down_unknown_calls_are_served() -> None:
+    """The service cannot see new calls while its AMI link is down: the IVR must not refuse them."""
+    from types import SimpleNamespace
+
+    from callcenter.config import Settings
+    from callcenter.ivr.service import _call_check
+
+    link = SimpleNamespace(connected=True)
+    service = SimpleNamespace(
+        settings=Settings(), tracker=SimpleNamespace(calls={}), clients={"pbx1": link}
+    )
+    check = _call_check(service)
+    assert check is not None
+    call = SimpleNamespace(linkedid="1799999999.42", uniqueid="1799999999.42")
+    assert check(call) is False
+    link.connected = False
+    assert check(call) is True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from callcenter import events as ev
 from callcenter.calls import Tracker
 from callcenter.config import Settings
@@ -87,12 +89,20 @@ async def test_live_calls_are_found_by_any_spelling_of_the_number_through_the_in
     assert sum(len(v) for v in pop._by_number.values()) == 2 == len(pop._number_of)
 
 
-async def test_a_flood_of_calls_starts_a_bounded_number_of_history_fetches() -> None:
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_flood_of_calls_starts_a_bounded_number_of_history_fetches(
+    batched: bool,
+) -> None:
     pool = _NeverAnswers()
     pop = ScreenPop(Hub(), lambda: pool, Settings())
+    pop.batched = batched
     calls = [_call(n, f"0532{n:07d}") for n in range(500)]
     pop([CallStarted(c) for c in calls])
-    assert pop._fetching == PREFETCH_LIMIT and len(pop._history) == PREFETCH_LIMIT
+    if batched:
+        # Callers waiting for a batch plus batches in flight stay at the limit.
+        assert pop.loader.pending == PREFETCH_LIMIT and len(pop._history) == PREFETCH_LIMIT
+    else:
+        assert pop._fetching == PREFETCH_LIMIT and len(pop._history) == PREFETCH_LIMIT
     # The call that rings at an agent still gets its history fetched.
     ringing = calls[-1]
     visit = Visit(queue="genel", entered_at=1.0)
