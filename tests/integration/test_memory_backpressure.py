@@ -81,6 +81,11 @@ async def test_stuck_screens_and_a_hanging_receiver_never_hold_up_ingestion(
         stuck.append(await stuck_socket(port, f"/ws/agent?token={token}&agent=Temsilci%200001"))
         stuck.append(await stuck_socket(port, "/ws/wallboard"))
         hub, board = app[HUB], app[WALLBOARD]
+        # A socket joins its hub after the handshake's own awaits (the access log): wait for it.
+        for _ in range(200):
+            if len(hub.clients) == 1 and len(board.clients) == 1:
+                break
+            await asyncio.sleep(0.05)
         assert len(hub.clients) == 1 and len(board.clients) == 1
 
         wire = Wire(asyncio.get_running_loop(), service, queued=True)
