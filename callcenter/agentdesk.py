@@ -9,26 +9,18 @@ so the desk, the wallboard and Prometheus all show what the PBX says, not what w
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from callcenter.categories import Category, parse_labelled
 from callcenter.config import ConfigError, Settings
 from callcenter.model import WRAPUP_REASON, Member
 
 __all__ = ["WRAPUP_REASON", "PauseReason", "pause_reasons"]
 
 
-@dataclass(frozen=True, slots=True)
-class PauseReason:
-    """A reason an agent may pause for: the code sent to Asterisk and its names."""
-
-    code: str
-    tr: str
-    en: str
-
-    def to_dict(self) -> dict[str, str]:
-        """The reason as the API lists it."""
-        return {"code": self.code, "tr": self.tr, "en": self.en}
+# A reason an agent may pause for: the code sent to Asterisk and its Turkish and English names
+# (the same shape, configuration syntax and API form as a ticket category).
+PauseReason = Category
 
 
 DEFAULT_PAUSE_REASONS = (
@@ -42,31 +34,13 @@ DEFAULT_PAUSE_REASONS = (
 WRAPUP = PauseReason(WRAPUP_REASON, "Görüşme sonrası işlem", "After-call work")
 
 
-def _parse_reason(i: int, item: Any) -> PauseReason:
-    """One configured reason: ``"code=Türkçe|English"`` or a table {code, tr, en}."""
-    if isinstance(item, Mapping):
-        code, tr, en = item.get("code"), item.get("tr"), item.get("en")
-    elif isinstance(item, str) and "=" in item:
-        code, _, names = item.partition("=")
-        tr, _, en = names.partition("|")
-    else:
-        raise ConfigError(f"setting 'pause_reasons[{i}]': expected \"code=Türkçe|English\"")
-    code = str(code or "").strip()
-    if not code or not str(tr or "").strip() or any(ch in code for ch in "\r\n"):
-        raise ConfigError(f"setting 'pause_reasons[{i}]': needs a one-line code and a Turkish name")
-    if code == WRAPUP_REASON:
-        raise ConfigError(f"setting 'pause_reasons[{i}]': {WRAPUP_REASON!r} is reserved")
-    return PauseReason(code, str(tr).strip(), str(en or tr).strip())
-
-
 def pause_reasons(settings: Settings | None = None) -> tuple[PauseReason, ...]:
     """The configured pause reasons, or the defaults when none are configured."""
     if settings is None or not settings.pause_reasons:
         return DEFAULT_PAUSE_REASONS
-    found = tuple(_parse_reason(i, item) for i, item in enumerate(settings.pause_reasons))
-    codes = [r.code for r in found]
-    if len(set(codes)) != len(codes):
-        raise ConfigError(f"setting 'pause_reasons': codes must be unique, got {codes}")
+    found = parse_labelled("pause_reasons", settings.pause_reasons)
+    if any(r.code == WRAPUP_REASON for r in found):
+        raise ConfigError(f"setting 'pause_reasons': {WRAPUP_REASON!r} is reserved")
     return found
 
 

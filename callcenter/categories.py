@@ -37,29 +37,31 @@ DEFAULT_CATEGORIES = (
 )
 
 
-def _parse(i: int, item: Any) -> Category:
-    """One configured category: ``"code=Türkçe|English"`` or a table {code, tr, en}."""
-    if isinstance(item, Mapping):
-        code, tr, en = item.get("code"), item.get("tr"), item.get("en")
-    elif isinstance(item, str) and "=" in item:
-        code, _, names = item.partition("=")
-        tr, _, en = names.partition("|")
-    else:
-        raise ConfigError(
-            f"setting 'ticket_categories[{i}]': expected \"code=Türkçe|English\" or a table"
-        )
-    code = str(code or "").strip()
-    if not code or not str(tr or "").strip():
-        raise ConfigError(f"setting 'ticket_categories[{i}]': needs a code and a Turkish name")
-    return Category(code, str(tr).strip(), str(en or tr).strip())
+def parse_labelled(setting: str, items: Any) -> tuple[Category, ...]:
+    """Configured ``"code=Türkçe|English"`` strings or {code, tr, en} tables, codes unique."""
+    found = []
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping):
+            code, tr, en = item.get("code"), item.get("tr"), item.get("en")
+        elif isinstance(item, str) and "=" in item:
+            code, _, names = item.partition("=")
+            tr, _, en = names.partition("|")
+        else:
+            raise ConfigError(
+                f"setting '{setting}[{i}]': expected \"code=Türkçe|English\" or a table"
+            )
+        code = str(code or "").strip()
+        if not code or not str(tr or "").strip() or any(ch in code for ch in "\r\n"):
+            raise ConfigError(f"setting '{setting}[{i}]': needs a one-line code and a Turkish name")
+        found.append(Category(code, str(tr).strip(), str(en or tr).strip()))
+    codes = [c.code for c in found]
+    if len(set(codes)) != len(codes):
+        raise ConfigError(f"setting '{setting}': codes must be unique, got {codes}")
+    return tuple(found)
 
 
 def categories(settings: Settings | None = None) -> tuple[Category, ...]:
     """The configured categories, or the defaults when none are configured."""
     if settings is None or not settings.ticket_categories:
         return DEFAULT_CATEGORIES
-    found = tuple(_parse(i, item) for i, item in enumerate(settings.ticket_categories))
-    codes = [c.code for c in found]
-    if len(set(codes)) != len(codes):
-        raise ConfigError(f"setting 'ticket_categories': codes must be unique, got {codes}")
-    return found
+    return parse_labelled("ticket_categories", settings.ticket_categories)
